@@ -1,0 +1,1 @@
+"""Docent: a stateful RAG agent service."""

@@ -1,0 +1,62 @@
+"""Every error leaves as `{"error": code, "detail": message}`; stacks go to the log only."""
+
+import logging
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException
+
+from docent.errors import DocentError
+
+log = logging.getLogger(__name__)
+
+
+def error_response(status: int, code: str, detail: str, **extra: object) -> JSONResponse:
+    headers = {"WWW-Authenticate": _challenge(code)} if status == 401 else None
+    return JSONResponse({"error": code, "detail": detail, **extra}, status_code=status, headers=headers)
+
+
+def _challenge(code: str) -> str:
+    # RFC 6750 §3: no error attribute when the request simply lacked credentials.
+    return "Bearer" if code == "missing_token" else f'Bearer error="{_RFC6750.get(code, "invalid_token")}"'
+
+
+_RFC6750 = {"invalid_request": "invalid_request"}
+
+
+async def _domain_error(_: Request, exc: DocentError) -> JSONResponse:
+    return error_response(exc.status, exc.code, exc.detail)
+
+
+async def _validation_error(_: Request, exc: RequestValidationError) -> JSONResponse:
+    problems = [_problem(error) for error in exc.errors()]
+    detail = "; ".join(f"{problem['field']}: {problem['message']}" for problem in problems)
+    return error_response(422, "invalid_request", detail, errors=problems)
+
+
+def _problem(error: dict[str, Any]) -> dict[str, str]:
+    location = [str(part) for part in error.get("loc", ())]
+    if error.get("type") == "json_invalid":
+        context = error.get("ctx")
+        reason = context.get("error") if isinstance(context, dict) else None
+        return {"field": location[0] if location else "body", "message": f"invalid JSON ({reason})"}
+    return {"field": ".".join(location), "message": str(error.get("msg", "invalid"))}
+
+
+async def _http_error(_: Request, exc: HTTPException) -> JSONResponse:
+    code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
+    return error_response(exc.status_code, code, str(exc.detail))
+
+
+async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+    log.error("unhandled_error", exc_info=exc, extra={"path": request.url.path})
+    return error_response(500, "internal", "internal server error")
+
+
+def add_exception_handlers(app: FastAPI) -> None:
+    app.exception_handler(DocentError)(_domain_error)
+    app.exception_handler(RequestValidationError)(_validation_error)
+    app.exception_handler(HTTPException)(_http_error)
+    app.exception_handler(Exception)(_unexpected)

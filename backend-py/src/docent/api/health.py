@@ -1,0 +1,44 @@
+"""Liveness and readiness."""
+
+import asyncio
+
+from fastapi import APIRouter
+from fastapi.responses import JSONResponse
+from sqlalchemy import text
+from sqlalchemy.exc import SQLAlchemyError
+
+from docent.api.deps import Engine, ExpectedMigrations
+
+router = APIRouter(tags=["health"])
+
+_APPLIED = text(
+    "select version from supabase_migrations.schema_migrations"
+    " where to_regclass('supabase_migrations.schema_migrations') is not null"
+)
+
+
+@router.get("/health")
+async def health() -> dict[str, str]:
+    return {"status": "ok"}
+
+
+@router.get("/health/ready")
+async def ready(engine: Engine, expected: ExpectedMigrations) -> JSONResponse:
+    checks = {"database": "ok", "migrations": "ok"}
+    try:
+        async with asyncio.timeout(3), engine.connect() as conn:
+            applied = set((await conn.execute(_APPLIED)).scalars())
+    except (SQLAlchemyError, TimeoutError, OSError):
+        checks["database"] = "unreachable"
+        checks["migrations"] = "unknown"
+    else:
+        pending = [migration.path.name for migration in expected if migration.version not in applied]
+        if pending:
+            checks["migrations"] = "pending: " + ", ".join(pending)
+    failing = {name: state for name, state in checks.items() if state != "ok"}
+    if not failing:
+        return JSONResponse({"status": "ready", "checks": checks})
+    detail = "; ".join(f"{name} {state}" for name, state in failing.items())
+    return JSONResponse(
+        {"status": "unavailable", "error": "not_ready", "detail": detail, "checks": checks}, status_code=503
+    )

@@ -1,0 +1,48 @@
+"""The caller's own profile."""
+
+from datetime import datetime
+from uuid import UUID
+
+from fastapi import APIRouter
+from pydantic import BaseModel, ConfigDict, Field
+
+from docent.api.deps import UserSession
+from docent.auth import CurrentPrincipal
+from docent.db import profiles
+from docent.db.models import Profile
+from docent.errors import NotFound
+
+router = APIRouter(tags=["me"])
+
+
+class ProfileOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: UUID
+    email: str | None
+    display_name: str | None
+    created_at: datetime
+    updated_at: datetime
+
+
+class ProfileUpdate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    display_name: str | None = Field(max_length=100)
+
+
+@router.get("/me", response_model=ProfileOut)
+async def read_me(principal: CurrentPrincipal, session: UserSession) -> Profile:
+    return _found(await profiles.get_profile(session, user_id=principal.user_id))
+
+
+@router.patch("/me", response_model=ProfileOut)
+async def update_me(body: ProfileUpdate, principal: CurrentPrincipal, session: UserSession) -> Profile:
+    display_name = body.display_name.strip() or None if body.display_name else None
+    return _found(await profiles.update_profile(session, user_id=principal.user_id, display_name=display_name))
+
+
+def _found(profile: Profile | None) -> Profile:
+    if profile is None:
+        raise NotFound("profile not found")
+    return profile

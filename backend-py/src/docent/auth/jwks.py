@@ -1,0 +1,99 @@
+"""The Supabase project's signing keys, fetched from its JWKS endpoint and cached.
+
+Refreshes are rate limited (one attempt per `min_refresh_interval`, shared by every
+caller) so a burst of tokens with made-up `kid`s cannot become a burst of fetches, and a
+failed refresh keeps the keys already known so verification survives a JWKS outage.
+"""
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+import jwt
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class SigningKey:
+    kid: str
+    algorithm: str
+    key: Any  # a cryptography public key object
+
+
+def parse_jwks(document: object) -> dict[str, SigningKey]:
+    """The usable verification keys of a JWKS document, by `kid`; unusable entries are skipped."""
+    entries = document.get("keys") if isinstance(document, Mapping) else None
+    if not isinstance(entries, list):
+        raise ValueError("JWKS document has no 'keys' list")
+    keys: dict[str, SigningKey] = {}
+    for entry in entries:
+        key = _signing_key(entry)
+        if key is not None:
+            keys[key.kid] = key
+    return keys
+
+
+def _signing_key(entry: object) -> SigningKey | None:
+    """Asymmetric keys only: a symmetric ("oct") key from a JWKS is never trusted."""
+    if not isinstance(entry, Mapping) or not isinstance(entry.get("kid"), str):
+        return None
+    kty, curve = entry.get("kty"), entry.get("crv")
+    algorithm = "ES256" if (kty, curve) == ("EC", "P-256") else "RS256" if kty == "RSA" else None
+    if algorithm is None or entry.get("alg", algorithm) != algorithm or entry.get("use", "sig") != "sig":
+        return None
+    try:
+        key = jwt.PyJWK(dict(entry), algorithm=algorithm).key
+    except jwt.PyJWKError:
+        log.warning("jwks_key_skipped", extra={"kid": entry["kid"]})
+        return None
+    return SigningKey(kid=entry["kid"], algorithm=algorithm, key=key)
+
+
+class JwksCache:
+    def __init__(
+        self,
+        url: str,
+        http: httpx.AsyncClient,
+        *,
+        min_refresh_interval: float = 60.0,
+        max_age: float = 600.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._url = url
+        self._http = http
+        self._min_refresh_interval = min_refresh_interval
+        self._max_age = max_age
+        self._clock = clock
+        self._keys: dict[str, SigningKey] = {}
+        self._fetched_at: float | None = None
+        self._attempted_at: float | None = None
+        self._lock = asyncio.Lock()
+
+    async def key(self, kid: str) -> SigningKey | None:
+        if self._fetched_at is None or self._clock() - self._fetched_at > self._max_age:
+            await self._refresh()
+        if kid not in self._keys:
+            await self._refresh()
+        return self._keys.get(kid)
+
+    async def _refresh(self) -> None:
+        async with self._lock:
+            now = self._clock()
+            if self._attempted_at is not None and now - self._attempted_at < self._min_refresh_interval:
+                return
+            self._attempted_at = now
+            try:
+                response = await self._http.get(self._url, timeout=5.0)
+                response.raise_for_status()
+                keys = parse_jwks(response.json())
+            except (httpx.HTTPError, ValueError) as exc:
+                log.warning("jwks_refresh_failed", extra={"url": self._url, "error": type(exc).__name__})
+                return
+            self._keys = keys
+            self._fetched_at = now
+            log.info("jwks_refreshed", extra={"url": self._url, "kids": sorted(keys)})

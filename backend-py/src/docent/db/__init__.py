@@ -1,0 +1,1 @@
+"""Engine, tables, gateways, migrations and the embedded PostgreSQL launcher."""

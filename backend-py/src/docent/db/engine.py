@@ -1,0 +1,34 @@
+"""The SQLAlchemy engine and session factory over psycopg 3."""
+
+from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+_SCHEMES = ("postgresql+psycopg://", "postgresql://", "postgres://")
+
+
+def _without_scheme(url: str) -> str:
+    for scheme in _SCHEMES:
+        if url.startswith(scheme):
+            return url.removeprefix(scheme)
+    raise ValueError("DATABASE_URL must start with postgresql:// or postgres://")
+
+
+def libpq_url(url: str) -> str:
+    """The URL as psycopg and libpq take it."""
+    return "postgresql://" + _without_scheme(url)
+
+
+def create_engine(url: str, *, pool_size: int) -> AsyncEngine:
+    return create_async_engine(
+        "postgresql+psycopg://" + _without_scheme(url),
+        pool_size=pool_size,
+        max_overflow=pool_size,
+        pool_pre_ping=True,  # a restarted database costs one failed ping, not a failed request
+        pool_recycle=1800,
+        # No server-side prepared statements: the Supabase transaction pooler cannot keep them.
+        connect_args={"prepare_threshold": None, "connect_timeout": 5},
+    )
+
+
+def create_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
+    return async_sessionmaker(engine, class_=AsyncSession, expire_on_commit=False)

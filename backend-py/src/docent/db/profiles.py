@@ -1,0 +1,37 @@
+"""Profiles gateway: one row per user, readable and writable only by that user (RLS)."""
+
+from uuid import UUID
+
+from sqlalchemy import func
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import col, select, update
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from docent.db.models import Profile
+from docent.errors import Unauthorized
+
+
+async def ensure_profile(session: AsyncSession, *, user_id: UUID, email: str | None) -> None:
+    statement = insert(Profile).values(id=user_id, email=email).on_conflict_do_nothing(index_elements=["id"])
+    try:
+        await session.exec(statement)
+    except IntegrityError:
+        # profiles.id references auth.users: the token is valid but its user is gone.
+        raise Unauthorized("the token's user does not exist", code="unknown_user") from None
+
+
+async def get_profile(session: AsyncSession, *, user_id: UUID) -> Profile | None:
+    result = await session.exec(select(Profile).where(col(Profile.id) == user_id))
+    return result.one_or_none()
+
+
+async def update_profile(session: AsyncSession, *, user_id: UUID, display_name: str | None) -> Profile | None:
+    statement = (
+        update(Profile)
+        .where(col(Profile.id) == user_id)
+        .values(display_name=display_name, updated_at=func.now())
+        .returning(Profile)
+    )
+    result = await session.exec(statement)
+    return result.scalars().one_or_none()

@@ -1,0 +1,31 @@
+"""User-scoped transactions: the database itself enforces who sees what.
+
+The claims and `role authenticated` are set with `set_config(..., true)`, local to the
+transaction, so they vanish at commit or rollback and never leak to the next user of the
+pooled connection (safe behind the Supabase transaction pooler too). The login role
+only switches into `authenticated`, which has no BYPASSRLS, so every policy applies.
+"""
+
+import json
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from sqlalchemy import func
+from sqlalchemy.ext.asyncio import async_sessionmaker
+from sqlmodel import select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from docent.auth.principal import Principal
+
+
+@asynccontextmanager
+async def user_transaction(
+    sessions: async_sessionmaker[AsyncSession], principal: Principal
+) -> AsyncIterator[AsyncSession]:
+    """One transaction acting as `principal`: commits on success, rolls back on error."""
+    async with sessions() as session, session.begin():
+        claims = json.dumps(dict(principal.claims))
+        await session.exec(
+            select(func.set_config("request.jwt.claims", claims, True), func.set_config("role", "authenticated", True))
+        )
+        yield session

@@ -1,0 +1,62 @@
+"""The application factory and the lifespan that owns every resource."""
+
+from collections.abc import AsyncIterator
+from contextlib import AsyncExitStack, asynccontextmanager
+from typing import TypedDict
+
+import httpx
+from fastapi import FastAPI
+from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from docent.api import health, me
+from docent.api.errors import add_exception_handlers
+from docent.api.request_log import RequestLogMiddleware
+from docent.auth import JwksCache, TokenVerifier
+from docent.db.engine import create_engine, create_sessionmaker
+from docent.db.migrations import Migration, discover
+from docent.settings import Settings
+
+
+class State(TypedDict):
+    settings: Settings
+    engine: AsyncEngine
+    sessions: async_sessionmaker[AsyncSession]
+    verifier: TokenVerifier
+    migrations: list[Migration]
+
+
+def build_verifier(settings: Settings, http: httpx.AsyncClient) -> TokenVerifier:
+    secret = settings.hs256_secret
+    return TokenVerifier(
+        hs256_secret=secret.get_secret_value() if secret else None,
+        jwks=JwksCache(settings.jwks_url, http) if settings.jwks_url else None,
+        issuer=settings.jwt_issuer,
+    )
+
+
+def create_app(settings: Settings) -> FastAPI:
+    if settings.database_url is None:
+        raise ValueError("create_app needs a DATABASE_URL; `docent serve` starts the embedded database")
+    database_url = settings.database_url.get_secret_value()
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[State]:
+        async with AsyncExitStack() as stack:
+            engine = create_engine(database_url, pool_size=settings.database_pool_size)
+            stack.push_async_callback(engine.dispose)
+            http = await stack.enter_async_context(httpx.AsyncClient(follow_redirects=False))
+            yield State(
+                settings=settings,
+                engine=engine,
+                sessions=create_sessionmaker(engine),
+                verifier=build_verifier(settings, http),
+                migrations=discover(settings.migrations_dir),
+            )
+
+    app = FastAPI(title="Docent", version="0.1.0", lifespan=lifespan)
+    app.add_middleware(RequestLogMiddleware)
+    add_exception_handlers(app)
+    app.include_router(health.router)
+    app.include_router(me.router)
+    return app

@@ -1,0 +1,95 @@
+"""The one place configuration is read: environment variables, validated once at start-up."""
+
+from functools import cached_property
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+# The Supabase CLI's well-known local JWT secret: fine on a laptop, fatal anywhere else.
+LOCAL_JWT_SECRET = "super-secret-jwt-token-with-at-least-32-characters-long"  # noqa: S105
+
+AppEnv = Literal["development", "staging", "production"]
+LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR"]
+
+
+def _repo_root() -> Path:
+    # src/docent/settings.py -> backend-py -> repository root
+    return Path(__file__).resolve().parents[3]
+
+
+class Settings(BaseSettings):
+    """Every knob Docent has; the README's configuration table documents each one."""
+
+    model_config = SettingsConfigDict(frozen=True, extra="ignore")
+
+    app_env: AppEnv = "development"
+    host: str = "127.0.0.1"
+    port: int = Field(default=8000, ge=1, le=65535)
+    log_level: LogLevel = "INFO"
+
+    database_url: SecretStr | None = None
+    database_pool_size: int = Field(default=10, ge=1, le=200)
+    data_dir: Path = Path(".data")
+    migrations_dir: Path = Field(default_factory=lambda: _repo_root() / "supabase" / "migrations")
+
+    supabase_url: str | None = None
+    supabase_jwt_secret: SecretStr | None = None
+
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _upper_log_level(cls, value: object) -> object:
+        return value.upper() if isinstance(value, str) else value
+
+    @field_validator("supabase_url", mode="before")
+    @classmethod
+    def _strip_url(cls, value: object) -> object:
+        if isinstance(value, str):
+            return value.strip().rstrip("/") or None
+        return value
+
+    @field_validator("database_url", "supabase_jwt_secret", mode="before")
+    @classmethod
+    def _empty_is_unset(cls, value: object) -> object:
+        return None if value == "" else value
+
+    @model_validator(mode="after")
+    def _refuse_unsafe_production(self) -> "Settings":
+        secret = self.supabase_jwt_secret
+        if secret is not None and len(secret.get_secret_value()) < 32:
+            raise ValueError("SUPABASE_JWT_SECRET must be at least 32 characters")
+        if self.is_development:
+            return self
+        if secret is not None and secret.get_secret_value() == LOCAL_JWT_SECRET:
+            raise ValueError(f"APP_ENV={self.app_env} refuses the local default SUPABASE_JWT_SECRET")
+        if secret is None and self.supabase_url is None:
+            raise ValueError(
+                f"APP_ENV={self.app_env} needs SUPABASE_URL (JWKS) or SUPABASE_JWT_SECRET to verify tokens"
+            )
+        if self.database_url is None:
+            raise ValueError(f"APP_ENV={self.app_env} needs DATABASE_URL (the embedded database is for development)")
+        return self
+
+    @property
+    def is_development(self) -> bool:
+        return self.app_env == "development"
+
+    @cached_property
+    def hs256_secret(self) -> SecretStr | None:
+        """The HS256 secret in force: the configured one, or in development the local default."""
+        if self.supabase_jwt_secret is None and self.is_development:
+            return SecretStr(LOCAL_JWT_SECRET)
+        return self.supabase_jwt_secret
+
+    @property
+    def jwt_issuer(self) -> str | None:
+        return f"{self.supabase_url}/auth/v1" if self.supabase_url else None
+
+    @property
+    def jwks_url(self) -> str | None:
+        return f"{self.supabase_url}/auth/v1/.well-known/jwks.json" if self.supabase_url else None
+
+
+def get_settings() -> Settings:
+    return Settings()

@@ -1,0 +1,108 @@
+"""Fixtures: one embedded PostgreSQL per test session, a migrated database, apps and clients."""
+
+import asyncio
+import uuid
+from collections.abc import AsyncIterator, Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from asgi_lifespan import LifespanManager
+from fastapi import FastAPI
+from sqlalchemy import event
+from sqlalchemy.engine import Engine
+from sqlalchemy.pool import Pool
+
+from docent.db.embedded import embedded_postgres
+from docent.db.migrations import migrate
+from docent.main import create_app
+from docent.settings import Settings
+from tests.helpers import create_database, create_user, hs256, claims
+
+REPO = Path(__file__).resolve().parents[1]
+MIGRATIONS = REPO / "supabase" / "migrations"
+_ENV = ("DATABASE_URL", "APP_ENV", "SUPABASE_URL", "SUPABASE_JWT_SECRET", "PORT", "HOST", "LOG_LEVEL", "DATA_DIR")
+
+
+@pytest.fixture(autouse=True)
+def _hermetic_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in _ENV:
+        monkeypatch.delenv(name, raising=False)
+
+
+@pytest.fixture(scope="session")
+def admin_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """The embedded server's `postgres` database (superuser login)."""
+    with embedded_postgres(tmp_path_factory.mktemp("embedded")) as url:
+        yield url
+
+
+@pytest.fixture
+def empty_database(admin_url: str) -> str:
+    return create_database(admin_url, f"empty_{uuid.uuid4().hex[:12]}")
+
+
+@pytest.fixture(scope="session")
+def database_url(admin_url: str) -> str:
+    url = create_database(admin_url, "docent_test")
+    asyncio.run(migrate(url, MIGRATIONS))
+    return url
+
+
+@pytest.fixture
+def make_settings(database_url: str) -> Callable[..., Settings]:
+    def make(**overrides: Any) -> Settings:
+        values: dict[str, Any] = {"database_url": database_url, "migrations_dir": MIGRATIONS, **overrides}
+        return Settings(**values)
+
+    return make
+
+
+@pytest.fixture
+def settings(make_settings: Callable[..., Settings]) -> Settings:
+    return make_settings()
+
+
+@pytest.fixture
+def app(settings: Settings) -> FastAPI:
+    return create_app(settings)
+
+
+@pytest.fixture
+async def client(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
+    async with LifespanManager(app) as manager:
+        transport = httpx.ASGITransport(app=manager.app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://docent.test") as http:
+            yield http
+
+
+@pytest.fixture
+def user(database_url: str) -> tuple[uuid.UUID, dict[str, str]]:
+    """A user known to auth.users, with headers carrying a valid HS256 token."""
+    user_id = create_user(database_url)
+    return user_id, {"Authorization": f"Bearer {hs256(claims(user_id))}"}
+
+
+class DatabaseActivity:
+    """Counts connection checkouts and statements on every SQLAlchemy engine while active."""
+
+    def __init__(self) -> None:
+        self.checkouts = 0
+        self.statements: list[str] = []
+
+    def _checkout(self, *_: Any) -> None:
+        self.checkouts += 1
+
+    def _execute(self, _conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
+        self.statements.append(statement)
+
+
+@pytest.fixture
+def db_activity() -> Iterator[DatabaseActivity]:
+    activity = DatabaseActivity()
+    event.listen(Pool, "checkout", activity._checkout)
+    event.listen(Engine, "before_cursor_execute", activity._execute)
+    yield activity
+    event.remove(Pool, "checkout", activity._checkout)
+    event.remove(Engine, "before_cursor_execute", activity._execute)

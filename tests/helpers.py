@@ -1,0 +1,129 @@
+"""Small builders the tests share: databases, users, tokens, a JWKS server."""
+
+import base64
+import json
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+import jwt
+import psycopg
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
+
+from docent.settings import LOCAL_JWT_SECRET
+
+SECRET = LOCAL_JWT_SECRET
+
+
+def b64url(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+def claims(user_id: uuid.UUID | str, **overrides: Any) -> dict[str, Any]:
+    """The claim set Supabase Auth issues, valid for an hour, with `overrides` applied (None removes)."""
+    now = int(time.time())
+    base: dict[str, Any] = {
+        "iss": "http://127.0.0.1:54321/auth/v1",
+        "sub": str(user_id),
+        "aud": "authenticated",
+        "exp": now + 3600,
+        "iat": now,
+        "email": f"{user_id}@example.com",
+        "role": "authenticated",
+        "aal": "aal1",
+        "session_id": str(uuid.uuid4()),
+    }
+    base.update(overrides)
+    return {key: value for key, value in base.items() if value is not None}
+
+
+def hs256(payload: dict[str, Any], secret: str | bytes = SECRET, **headers: Any) -> str:
+    return jwt.encode(payload, secret, algorithm="HS256", headers=headers or None)
+
+
+def unsigned(header: dict[str, Any], payload: dict[str, Any], signature: bytes = b"") -> str:
+    """A token assembled by hand, for shapes no JWT library will produce."""
+    parts = (json.dumps(header).encode(), json.dumps(payload).encode(), signature)
+    return ".".join(b64url(part) for part in parts)
+
+
+class KeyPair:
+    def __init__(self, kid: str, algorithm: str = "ES256") -> None:
+        self.kid = kid
+        self.algorithm = algorithm
+        self.private = ec.generate_private_key(ec.SECP256R1()) if algorithm == "ES256" else _rsa()
+        self.public = self.private.public_key()
+
+    def sign(self, payload: dict[str, Any], **headers: Any) -> str:
+        return jwt.encode(payload, self.private, algorithm=self.algorithm, headers={"kid": self.kid, **headers})
+
+    def jwk(self) -> dict[str, Any]:
+        algorithm = jwt.algorithms.ECAlgorithm if self.algorithm == "ES256" else jwt.algorithms.RSAAlgorithm
+        key: dict[str, Any] = json.loads(algorithm.to_jwk(self.public))
+        return {**key, "kid": self.kid, "alg": self.algorithm, "use": "sig"}
+
+
+def _rsa() -> rsa.RSAPrivateKey:
+    return rsa.generate_private_key(public_exponent=65537, key_size=2048)
+
+
+class JwksServer:
+    """A real HTTP server publishing a JWKS at Supabase's path; keys and health are mutable."""
+
+    def __init__(self) -> None:
+        self.keys: list[KeyPair] = []
+        self.fetches = 0
+        self.down = False
+        owner = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                owner.fetches += 1
+                if owner.down or self.path != "/auth/v1/.well-known/jwks.json":
+                    self.send_response(503 if owner.down else 404)
+                    self.end_headers()
+                    return
+                body = json.dumps({"keys": [key.jwk() for key in owner.keys]}).encode()
+                self.send_response(200)
+                self.send_header("content-type", "application/json")
+                self.send_header("content-length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *_: Any) -> None:
+                pass
+
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self._server.server_address[1]}"
+        self.jwks_url = f"{self.url}/auth/v1/.well-known/jwks.json"
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+
+    @contextmanager
+    def running(self) -> Iterator["JwksServer"]:
+        self._thread.start()
+        try:
+            yield self
+        finally:
+            self._server.shutdown()
+            self._server.server_close()
+
+
+def create_database(admin_url: str, name: str) -> str:
+    with psycopg.connect(admin_url, autocommit=True) as conn:
+        conn.execute(f'create database "{name}"'.encode())
+    return admin_url.replace("/postgres?", f"/{name}?")
+
+
+def create_user(url: str, email: str | None = None) -> uuid.UUID:
+    """An `auth.users` row, as Supabase Auth would have created it."""
+    user_id = uuid.uuid4()
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute(
+            "insert into auth.users (id, email, aud, role) values (%s, %s, 'authenticated', 'authenticated')",
+            (user_id, email or f"{user_id}@example.com"),
+        )
+    return user_id
