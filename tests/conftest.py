@@ -3,6 +3,7 @@
 import asyncio
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
@@ -13,12 +14,13 @@ from fastapi import FastAPI
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
 from sqlalchemy.pool import Pool
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from docent.db.embedded import embedded_postgres
 from docent.db.migrations import migrate
 from docent.main import create_app
 from docent.settings import Settings
-from tests.helpers import create_database, create_user, hs256, claims
+from tests.helpers import claims, create_database, create_user, hs256
 
 REPO = Path(__file__).resolve().parents[1]
 MIGRATIONS = REPO / "supabase" / "migrations"
@@ -69,12 +71,30 @@ def app(settings: Settings) -> FastAPI:
     return create_app(settings)
 
 
-@pytest.fixture
-async def client(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
-    async with LifespanManager(app) as manager:
+def _state_per_request(app: ASGIApp) -> ASGIApp:
+    # The ASGI spec gives each request a shallow copy of the lifespan state, as uvicorn does;
+    # asgi-lifespan shares one dict, which would leak request.state from request to request.
+    async def copy_state(scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and "state" in scope:
+            scope = {**scope, "state": dict(scope["state"])}
+        await app(scope, receive, send)
+
+    return copy_state
+
+
+@asynccontextmanager
+async def serve_in_process(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
+    """Real HTTP semantics without sockets: the lifespan runs, and requests go through ASGI."""
+    async with LifespanManager(_state_per_request(app)) as manager:
         transport = httpx.ASGITransport(app=manager.app)
         async with httpx.AsyncClient(transport=transport, base_url="http://docent.test") as http:
             yield http
+
+
+@pytest.fixture
+async def client(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
+    async with serve_in_process(app) as http:
+        yield http
 
 
 @pytest.fixture

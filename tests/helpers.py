@@ -2,6 +2,7 @@
 
 import base64
 import json
+import subprocess
 import threading
 import time
 import uuid
@@ -62,8 +63,11 @@ class KeyPair:
         return jwt.encode(payload, self.private, algorithm=self.algorithm, headers={"kid": self.kid, **headers})
 
     def jwk(self) -> dict[str, Any]:
-        algorithm = jwt.algorithms.ECAlgorithm if self.algorithm == "ES256" else jwt.algorithms.RSAAlgorithm
-        key: dict[str, Any] = json.loads(algorithm.to_jwk(self.public))
+        if isinstance(self.public, ec.EllipticCurvePublicKey):
+            exported = jwt.algorithms.ECAlgorithm.to_jwk(self.public)
+        else:
+            exported = jwt.algorithms.RSAAlgorithm.to_jwk(self.public)
+        key: dict[str, Any] = json.loads(exported)
         return {**key, "kid": self.kid, "alg": self.algorithm, "use": "sig"}
 
 
@@ -127,3 +131,29 @@ def create_user(url: str, email: str | None = None) -> uuid.UUID:
             (user_id, email or f"{user_id}@example.com"),
         )
     return user_id
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def wait_until_ready(base: str, process: "subprocess.Popen[str]", timeout: float = 60.0) -> None:
+    """Poll /health/ready until it answers 200; fail early if the process dies."""
+    import httpx
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            output = process.stdout.read() if process.stdout else ""
+            raise AssertionError(f"docent exited with {process.returncode}:\n{output}")
+        try:
+            if httpx.get(f"{base}/health/ready", timeout=1).status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        time.sleep(0.05)  # polling interval while the process starts, not a stand-in for synchronisation
+    raise AssertionError(f"{base} not ready after {timeout}s")

@@ -5,8 +5,8 @@ import hashlib
 import hmac
 import json
 import time
-import warnings
 import uuid
+import warnings
 from typing import Any
 
 import httpx
@@ -96,7 +96,8 @@ def _assert_rejected(response: httpx.Response, activity: DatabaseActivity) -> di
     assert response.headers["www-authenticate"].startswith("Bearer")
     body: dict[str, Any] = response.json()
     assert set(body) == {"error", "detail"}
-    assert body["detail"] and "Traceback" not in body["detail"]
+    assert body["detail"]
+    assert "Traceback" not in body["detail"]
     assert activity.checkouts == 0, "a rejected token must cost no database work"
     assert activity.statements == []
     return body

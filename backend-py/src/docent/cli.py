@@ -130,3 +130,7 @@ async def _ensure_user(url: str, email: str) -> UUID:
 
 def main() -> None:
     cli()
+
+
+if __name__ == "__main__":
+    main()

@@ -11,10 +11,8 @@ from docent.api.deps import Engine, ExpectedMigrations
 
 router = APIRouter(tags=["health"])
 
-_APPLIED = text(
-    "select version from supabase_migrations.schema_migrations"
-    " where to_regclass('supabase_migrations.schema_migrations') is not null"
-)
+_TRACKED = text("select to_regclass('supabase_migrations.schema_migrations') is not null")
+_APPLIED = text("select version from supabase_migrations.schema_migrations")
 
 
 @router.get("/health")
@@ -27,7 +25,8 @@ async def ready(engine: Engine, expected: ExpectedMigrations) -> JSONResponse:
     checks = {"database": "ok", "migrations": "ok"}
     try:
         async with asyncio.timeout(3), engine.connect() as conn:
-            applied = set((await conn.execute(_APPLIED)).scalars())
+            tracked = (await conn.execute(_TRACKED)).scalar_one()
+            applied = set((await conn.execute(_APPLIED)).scalars()) if tracked else set()
     except (SQLAlchemyError, TimeoutError, OSError):
         checks["database"] = "unreachable"
         checks["migrations"] = "unknown"

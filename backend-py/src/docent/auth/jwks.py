@@ -48,7 +48,7 @@ def _signing_key(entry: object) -> SigningKey | None:
         return None
     try:
         key = jwt.PyJWK(dict(entry), algorithm=algorithm).key
-    except jwt.PyJWKError:
+    except (jwt.PyJWTError, ValueError):
         log.warning("jwks_key_skipped", extra={"kid": entry["kid"]})
         return None
     return SigningKey(kid=entry["kid"], algorithm=algorithm, key=key)

@@ -1,0 +1,81 @@
+"""GET/PATCH /me through the user transaction: the profile exists from the first request."""
+
+import uuid
+
+import httpx
+import psycopg
+import pytest
+
+from tests.conftest import DatabaseActivity
+from tests.helpers import claims, hs256
+
+User = tuple[uuid.UUID, dict[str, str]]
+
+
+async def test_first_request_creates_the_profile_from_the_token(client: httpx.AsyncClient, user: User) -> None:
+    user_id, headers = user
+    first = await client.get("/me", headers=headers)
+    second = await client.get("/me", headers=headers)
+    assert first.status_code == second.status_code == 200
+    assert first.json() == second.json()
+    assert first.json()["email"] == f"{user_id}@example.com"
+    assert first.json()["display_name"] is None
+
+
+async def test_each_request_runs_in_one_user_transaction(
+    client: httpx.AsyncClient, user: User, db_activity: DatabaseActivity
+) -> None:
+    _, headers = user
+    await client.get("/me", headers=headers)
+    assert db_activity.checkouts == 1
+    assert any("set_config" in statement for statement in db_activity.statements)
+
+
+async def test_patch_updates_only_the_callers_profile(client: httpx.AsyncClient, user: User, database_url: str) -> None:
+    user_id, headers = user
+    response = await client.patch("/me", headers=headers, json={"display_name": "  Ada  "})
+    assert response.status_code == 200
+    assert response.json()["display_name"] == "Ada"
+    assert response.json()["updated_at"] >= response.json()["created_at"]
+    with psycopg.connect(database_url) as conn:
+        stored = conn.execute("select display_name from profiles where id = %s", (user_id,)).fetchone()
+    assert stored == ("Ada",)
+    cleared = await client.patch("/me", headers=headers, json={"display_name": None})
+    assert cleared.json()["display_name"] is None
+
+
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        (b'{"display_name": ', "body"),
+        (b"[1, 2", "body"),
+        (b'{"display_name": 5}', "body.display_name"),
+        (b'{"display_name": "' + b"x" * 101 + b'"}', "body.display_name"),
+        (b'{"display_name": "x", "role": "admin"}', "body.role"),
+        (b"{}", "body.display_name"),
+    ],
+)
+async def test_bad_bodies_name_the_field(client: httpx.AsyncClient, user: User, body: bytes, field: str) -> None:
+    _, headers = user
+    response = await client.patch("/me", headers={**headers, "content-type": "application/json"}, content=body)
+    assert response.status_code == 422
+    payload = response.json()
+    assert payload["error"] == "invalid_request"
+    assert field in [problem["field"] for problem in payload["errors"]]
+    assert "Traceback" not in response.text
+    assert "input" not in payload["errors"][0]
+
+
+async def test_a_valid_token_for_a_deleted_user_is_refused(client: httpx.AsyncClient) -> None:
+    token = hs256(claims(uuid.uuid4()))  # signed correctly, but no such auth.users row
+    response = await client.get("/me", headers={"Authorization": f"Bearer {token}"})
+    assert response.status_code == 401
+    assert response.json()["error"] == "unknown_user"
+
+
+async def test_unknown_routes_and_methods_answer_json(client: httpx.AsyncClient, user: User) -> None:
+    _, headers = user
+    missing = await client.get("/nope", headers=headers)
+    assert (missing.status_code, missing.json()["error"]) == (404, "not_found")
+    wrong = await client.delete("/health")
+    assert (wrong.status_code, wrong.json()["error"]) == (405, "method_not_allowed")

@@ -1,0 +1,92 @@
+"""Row Level Security does the isolating, not the application's WHERE clauses."""
+
+import uuid
+
+import psycopg
+import pytest
+from sqlalchemy import text
+from sqlmodel import SQLModel
+
+from docent.auth import Principal
+from docent.db.engine import create_engine, create_sessionmaker
+from docent.db.models import Profile
+from docent.db.profiles import ensure_profile
+from docent.db.session import user_transaction
+from tests.helpers import claims, create_user
+
+
+def _principal(user_id: uuid.UUID) -> Principal:
+    return Principal(user_id=user_id, email=f"{user_id}@example.com", claims=claims(user_id))
+
+
+async def test_rls_hides_other_users_rows_even_without_a_where_clause(database_url: str) -> None:
+    alice, bob = create_user(database_url), create_user(database_url)
+    engine = create_engine(database_url, pool_size=1)
+    sessions = create_sessionmaker(engine)
+    try:
+        for user_id in (alice, bob):
+            async with user_transaction(sessions, _principal(user_id)) as session:
+                await ensure_profile(session, user_id=user_id, email=None)
+
+        async with user_transaction(sessions, _principal(bob)) as session:
+            visible = (await session.connection()).execute(text("select id from public.profiles"))
+            assert [row.id for row in await visible] == [bob]
+            changed = await (await session.connection()).execute(
+                text("update public.profiles set display_name = 'pwned'")
+            )
+            assert changed.rowcount == 1  # only bob's own row
+            who = await (await session.connection()).execute(text("select current_user, auth.uid()"))
+            assert tuple(who.one()) == ("authenticated", bob)
+
+        with pytest.raises(Exception, match="row-level security"):
+            async with user_transaction(sessions, _principal(bob)) as session:
+                await (await session.connection()).execute(
+                    text("insert into public.profiles (id) values (:id)"), {"id": alice}
+                )
+    finally:
+        await engine.dispose()
+
+    with psycopg.connect(database_url) as conn:
+        names = conn.execute("select id, display_name from public.profiles where id = any(%s)", ([alice, bob],))
+        assert dict(names.fetchall()) == {alice: None, bob: "pwned"}
+
+
+async def test_claims_and_role_do_not_outlive_the_transaction(database_url: str) -> None:
+    user_id = create_user(database_url)
+    engine = create_engine(database_url, pool_size=1)  # one connection: the next checkout reuses it
+    sessions = create_sessionmaker(engine)
+    try:
+        async with user_transaction(sessions, _principal(user_id)) as session:
+            pid = (await (await session.connection()).execute(text("select pg_backend_pid()"))).scalar_one()
+
+        with pytest.raises(RuntimeError):
+            async with user_transaction(sessions, _principal(user_id)):
+                raise RuntimeError  # a failed request: rolled back, settings gone too
+
+        async with engine.connect() as conn:
+            after = await conn.execute(
+                text("select pg_backend_pid(), current_user, current_setting('request.jwt.claims', true), auth.uid()")
+            )
+            assert tuple(after.one()) == (pid, "postgres", "", None)
+    finally:
+        await engine.dispose()
+
+
+async def test_the_authenticated_role_cannot_bypass_rls(database_url: str) -> None:
+    with psycopg.connect(database_url) as conn:
+        rows = conn.execute("select rolsuper, rolbypassrls from pg_roles where rolname = 'authenticated'").fetchall()
+        forced = conn.execute("select relrowsecurity from pg_class where oid = 'public.profiles'::regclass").fetchall()
+    assert rows == [(False, False)]
+    assert forced == [(True,)]
+
+
+def test_sqlmodel_tables_match_the_migrations(database_url: str) -> None:
+    with psycopg.connect(database_url) as conn:
+        for table in SQLModel.metadata.sorted_tables:
+            columns = conn.execute(
+                "select column_name, is_nullable = 'YES' from information_schema.columns"
+                " where table_schema = 'public' and table_name = %s",
+                (table.name,),
+            ).fetchall()
+            assert dict(columns) == {column.name: bool(column.nullable) for column in table.columns}, table.name
+    assert Profile.__tablename__ in SQLModel.metadata.tables
