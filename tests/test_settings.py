@@ -46,6 +46,16 @@ def test_staging_is_held_to_the_production_rules() -> None:
         Settings(app_env="staging", database_url="postgresql://x/y", supabase_jwt_secret=LOCAL_JWT_SECRET)
 
 
+def test_a_configured_project_never_falls_back_to_the_local_secret() -> None:
+    settings = Settings(supabase_url="https://abc.supabase.co")  # APP_ENV left at development
+    assert settings.hs256_secret is None
+
+
+def test_production_needs_https_for_the_jwks() -> None:
+    with pytest.raises(ValidationError, match="https"):
+        Settings.model_validate({**PRODUCTION, "supabase_url": "http://abc.supabase.co"})
+
+
 def test_production_without_a_secret_has_no_hs256() -> None:
     settings = Settings.model_validate({**PRODUCTION, "supabase_url": "https://x.supabase.co"})
     assert settings.hs256_secret is None

@@ -18,5 +18,8 @@ create policy profiles_update_own on public.profiles
     for update to authenticated
     using (id = (select auth.uid())) with check (id = (select auth.uid()));
 
+-- Supabase's default privileges grant everything on new public tables to anon and
+-- authenticated; take that back and grant only what users need.
+revoke all on public.profiles from anon, authenticated;
 grant select, insert on public.profiles to authenticated;
 grant update (display_name, updated_at) on public.profiles to authenticated;

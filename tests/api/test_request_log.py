@@ -6,7 +6,13 @@ import uuid
 
 import httpx
 import pytest
+from starlette.applications import Starlette
+from starlette.middleware import Middleware
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
 
+from docent.api.request_log import RequestLogMiddleware
 from docent.log import JsonFormatter
 
 
@@ -40,6 +46,22 @@ async def test_unsafe_request_ids_are_replaced(client: httpx.AsyncClient) -> Non
     response = await client.get("/health", headers={"X-Request-ID": "bad id\twith\ttabs"})
     assert response.headers["x-request-id"] != "bad id\twith\ttabs"
     assert len(response.headers["x-request-id"]) == 32
+
+
+async def test_an_unexpected_error_is_a_json_500_with_the_request_id(caplog: pytest.LogCaptureFixture) -> None:
+    async def broken(_: Request) -> Response:
+        raise RuntimeError("secret internals")
+
+    app = Starlette(routes=[Route("/boom", broken)], middleware=[Middleware(RequestLogMiddleware)])
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as http:
+        response = await http.get("/boom", headers={"X-Request-ID": "r-1"})
+    assert response.status_code == 500
+    assert response.json() == {"error": "internal", "detail": "internal server error"}
+    assert response.headers["x-request-id"] == "r-1"
+    assert "secret internals" not in response.text
+    errors = [r for r in caplog.records if r.message == "unhandled_error"]
+    assert len(errors) == 1
+    assert json.loads(JsonFormatter().format(errors[0]))["request_id"] == "r-1"
 
 
 def test_formatter_keeps_extras_and_exceptions() -> None:

@@ -80,6 +80,10 @@ BAD_TOKENS: dict[str, str | None] = {
     "truncated signature": _truncated(),
     "empty signature": hs256(claims(USER)).rsplit(".", 1)[0] + ".",
     "1 MB token": "a" * (1 << 20),
+    "deeply nested header json": f"{b64url(b'[' * 4000)}.{b64url(b'{}')}.{b64url(b'sig')}",
+    "sub as urn:uuid": hs256(claims(USER, sub=f"urn:uuid:{USER}")),
+    "sub with odd hyphens": hs256(claims(USER, sub=USER.hex[:4] + "-" + USER.hex[4:])),
+    "NUL inside a claim": hs256(claims(USER, user_metadata={"name": "a\u0000b"})),
 }
 
 BAD_HEADERS: dict[str, dict[str, str]] = {

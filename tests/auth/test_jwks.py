@@ -89,21 +89,22 @@ async def test_random_kid_burst_costs_one_jwks_fetch(
     assert db_activity.checkouts == 0
 
 
-async def test_hs256_still_works_beside_the_jwks(
-    jwks_client: httpx.AsyncClient, jwks_server: JwksServer, database_url: str
-) -> None:
-    user_id = create_user(database_url)
-    token = hs256(claims(user_id, iss=f"{jwks_server.url}/auth/v1"))
-    assert (await jwks_client.get("/me", headers=_bearer(token))).status_code == 200
-
-
-async def test_without_a_secret_hs256_is_not_accepted(
+async def test_the_project_secret_works_beside_the_jwks(
     jwks_server: JwksServer, make_settings: Callable[..., Settings], database_url: str
 ) -> None:
-    settings = make_settings(app_env="production", supabase_url=jwks_server.url)
+    secret = "project-secret-" + "s" * 32
+    settings = make_settings(supabase_url=jwks_server.url, supabase_jwt_secret=secret)
     async with serve_in_process(create_app(settings)) as http:
-        token = hs256(claims(create_user(database_url), iss=f"{jwks_server.url}/auth/v1"))
-        response = await http.get("/me", headers=_bearer(token))
+        token = hs256(claims(create_user(database_url), iss=f"{jwks_server.url}/auth/v1"), secret)
+        assert (await http.get("/me", headers=_bearer(token))).status_code == 200
+
+
+async def test_beside_a_real_project_the_local_secret_is_not_accepted(
+    jwks_client: httpx.AsyncClient, jwks_server: JwksServer, database_url: str
+) -> None:
+    # SUPABASE_URL set, no secret, APP_ENV left at development: HS256 is simply not configured.
+    token = hs256(claims(create_user(database_url), iss=f"{jwks_server.url}/auth/v1"))
+    response = await jwks_client.get("/me", headers=_bearer(token))
     assert response.status_code == 401
     assert response.json()["detail"] == "token algorithm is not accepted (accepted: ES256, RS256)"
 
@@ -151,6 +152,18 @@ async def test_cached_keys_keep_working_while_the_jwks_is_down(jwks_server: Jwks
         clock.now += 3600  # long past max_age: a refresh is due and fails
         principal = await verifier.verify(_token(jwks_server, key))
         assert principal.email is not None
+        assert jwks_server.fetches == 2
+
+
+async def test_an_empty_jwks_does_not_wipe_known_keys(jwks_server: JwksServer) -> None:
+    clock = Clock()
+    verifier, http = await _verifier(jwks_server, clock)
+    async with http:
+        key = jwks_server.keys[0]
+        await verifier.verify(_token(jwks_server, key))
+        jwks_server.keys = []
+        clock.now += 3600
+        assert (await verifier.verify(_token(jwks_server, key))).user_id is not None
         assert jwks_server.fetches == 2
 
 

@@ -5,6 +5,7 @@ import uuid
 import psycopg
 import pytest
 from sqlalchemy import text
+from sqlalchemy.exc import DBAPIError
 from sqlmodel import SQLModel
 
 from docent.auth import Principal
@@ -38,7 +39,7 @@ async def test_rls_hides_other_users_rows_even_without_a_where_clause(database_u
             who = await (await session.connection()).execute(text("select current_user, auth.uid()"))
             assert tuple(who.one()) == ("authenticated", bob)
 
-        with pytest.raises(Exception, match="row-level security"):
+        with pytest.raises(DBAPIError, match="row-level security"):
             async with user_transaction(sessions, _principal(bob)) as session:
                 await (await session.connection()).execute(
                     text("insert into public.profiles (id) values (:id)"), {"id": alice}
@@ -78,6 +79,20 @@ async def test_the_authenticated_role_cannot_bypass_rls(database_url: str) -> No
         forced = conn.execute("select relrowsecurity from pg_class where oid = 'public.profiles'::regclass").fetchall()
     assert rows == [(False, False)]
     assert forced == [(True,)]
+
+
+async def test_users_cannot_change_columns_they_were_not_granted(database_url: str) -> None:
+    user_id = create_user(database_url)
+    engine = create_engine(database_url, pool_size=1)
+    sessions = create_sessionmaker(engine)
+    try:
+        async with user_transaction(sessions, _principal(user_id)) as session:
+            await ensure_profile(session, user_id=user_id, email=None)
+        with pytest.raises(DBAPIError, match="permission denied"):
+            async with user_transaction(sessions, _principal(user_id)) as session:
+                await (await session.connection()).execute(text("update public.profiles set email = 'x@evil'"))
+    finally:
+        await engine.dispose()
 
 
 def test_sqlmodel_tables_match_the_migrations(database_url: str) -> None:

@@ -37,14 +37,15 @@ def _settings(*, log_stream: TextIO = sys.stderr) -> Settings:
 
 
 @contextmanager
-def _database(settings: Settings) -> Iterator[Settings]:
-    """The settings with a DATABASE_URL: the configured one, or the embedded server's, migrated."""
+def _database(settings: Settings, *, migrate_embedded: bool = True) -> Iterator[Settings]:
+    """The settings with a DATABASE_URL: the configured one, or the embedded server's (migrated)."""
     if settings.database_url is not None:
         yield settings
         return
     with embedded_postgres(settings.data_dir) as url:
         settings = settings.model_copy(update={"database_url": SecretStr(url)})
-        _migrate(settings)
+        if migrate_embedded:
+            _migrate(settings)
         yield settings
 
 
@@ -84,11 +85,7 @@ def serve() -> None:
 @cli.command("migrate")
 def migrate_command() -> None:
     """Apply pending migrations from supabase/migrations."""
-    settings = _settings()
-    if settings.database_url is None:
-        with embedded_postgres(settings.data_dir) as url:
-            applied = _migrate(settings.model_copy(update={"database_url": SecretStr(url)}))
-    else:
+    with _database(_settings(), migrate_embedded=False) as settings:
         applied = _migrate(settings)
     typer.echo(f"applied {len(applied)} migration(s)" + "".join(f"\n  {name}" for name in applied))
 

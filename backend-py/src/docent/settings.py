@@ -69,6 +69,8 @@ class Settings(BaseSettings):
             )
         if self.database_url is None:
             raise ValueError(f"APP_ENV={self.app_env} needs DATABASE_URL (the embedded database is for development)")
+        if self.supabase_url is not None and not self.supabase_url.startswith("https://"):
+            raise ValueError(f"APP_ENV={self.app_env} needs an https:// SUPABASE_URL (the JWKS comes from it)")
         return self
 
     @property
@@ -78,7 +80,8 @@ class Settings(BaseSettings):
     @cached_property
     def hs256_secret(self) -> SecretStr | None:
         """The HS256 secret in force: the configured one, or in development the local default."""
-        if self.supabase_jwt_secret is None and self.is_development:
+        # Never beside a real project: a forgotten APP_ENV must not enable a published secret.
+        if self.supabase_jwt_secret is None and self.is_development and self.supabase_url is None:
             return SecretStr(LOCAL_JWT_SECRET)
         return self.supabase_jwt_secret
 

@@ -1,6 +1,6 @@
-"""Every error leaves as `{"error": code, "detail": message}`; stacks go to the log only."""
+"""Every error leaves as `{"error": code, "detail": message}`; stacks go to the log only
+(unexpected errors are answered by `docent.api.request_log`)."""
 
-import logging
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -10,8 +10,6 @@ from starlette.exceptions import HTTPException
 
 from docent.errors import DocentError
 
-log = logging.getLogger(__name__)
-
 
 def error_response(status: int, code: str, detail: str, **extra: object) -> JSONResponse:
     headers = {"WWW-Authenticate": _challenge(code)} if status == 401 else None
@@ -20,10 +18,9 @@ def error_response(status: int, code: str, detail: str, **extra: object) -> JSON
 
 def _challenge(code: str) -> str:
     # RFC 6750 §3: no error attribute when the request simply lacked credentials.
-    return "Bearer" if code == "missing_token" else f'Bearer error="{_RFC6750.get(code, "invalid_token")}"'
-
-
-_RFC6750 = {"invalid_request": "invalid_request"}
+    if code == "missing_token":
+        return "Bearer"
+    return 'Bearer error="invalid_request"' if code == "invalid_request" else 'Bearer error="invalid_token"'
 
 
 async def _domain_error(_: Request, exc: DocentError) -> JSONResponse:
@@ -50,13 +47,7 @@ async def _http_error(_: Request, exc: HTTPException) -> JSONResponse:
     return error_response(exc.status_code, code, str(exc.detail))
 
 
-async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
-    log.error("unhandled_error", exc_info=exc, extra={"path": request.url.path})
-    return error_response(500, "internal", "internal server error")
-
-
 def add_exception_handlers(app: FastAPI) -> None:
     app.exception_handler(DocentError)(_domain_error)
     app.exception_handler(RequestValidationError)(_validation_error)
     app.exception_handler(HTTPException)(_http_error)
-    app.exception_handler(Exception)(_unexpected)

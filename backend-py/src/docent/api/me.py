@@ -4,7 +4,7 @@ from datetime import datetime
 from uuid import UUID
 
 from fastapi import APIRouter
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from docent.api.deps import UserSession
 from docent.auth import CurrentPrincipal
@@ -28,7 +28,12 @@ class ProfileOut(BaseModel):
 class ProfileUpdate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    display_name: str | None = Field(max_length=100)
+    display_name: str | None = Field(max_length=100, pattern=r"^[^\x00-\x1f\x7f]*$")
+
+    @field_validator("display_name")
+    @classmethod
+    def _blank_is_none(cls, value: str | None) -> str | None:
+        return (value or "").strip() or None
 
 
 @router.get("/me", response_model=ProfileOut)
@@ -38,8 +43,7 @@ async def read_me(principal: CurrentPrincipal, session: UserSession) -> Profile:
 
 @router.patch("/me", response_model=ProfileOut)
 async def update_me(body: ProfileUpdate, principal: CurrentPrincipal, session: UserSession) -> Profile:
-    display_name = body.display_name.strip() or None if body.display_name else None
-    return _found(await profiles.update_profile(session, user_id=principal.user_id, display_name=display_name))
+    return _found(await profiles.update_profile(session, user_id=principal.user_id, display_name=body.display_name))
 
 
 def _found(profile: Profile | None) -> Profile:

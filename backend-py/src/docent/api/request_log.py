@@ -1,17 +1,21 @@
-"""One structured log line per request, and an `X-Request-ID` on every response."""
+"""One structured log line per request, an `X-Request-ID` on every response, and the
+last-resort 500: an unexpected error is logged once, with its stack and the request id,
+and the client gets `{"error": "internal", ...}` and nothing internal."""
 
+import json
 import logging
 import re
 import time
 import uuid
-from contextvars import ContextVar
 
 from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from docent.log import request_id_var
+
 log = logging.getLogger("docent.request")
-request_id_var: ContextVar[str | None] = ContextVar("request_id", default=None)
 _SAFE_REQUEST_ID = re.compile(rb"[A-Za-z0-9._-]{1,64}")
+_INTERNAL_ERROR = json.dumps({"error": "internal", "detail": "internal server error"}).encode()
 
 
 class RequestLogMiddleware:
@@ -25,7 +29,7 @@ class RequestLogMiddleware:
         started = time.perf_counter()
         request_id = _request_id(scope)
         token = request_id_var.set(request_id)
-        status = 500
+        status: int | None = None
 
         async def send_with_id(message: Message) -> None:
             nonlocal status
@@ -36,6 +40,11 @@ class RequestLogMiddleware:
 
         try:
             await self.app(scope, receive, send_with_id)
+        except Exception:
+            log.exception("unhandled_error", extra={"path": scope["path"], "request_id": request_id})
+            if status is not None:
+                raise  # the response has begun; only the server can end it now
+            await _send_internal_error(send_with_id)
         finally:
             log.info(
                 "request",
@@ -49,6 +58,12 @@ class RequestLogMiddleware:
                 },
             )
             request_id_var.reset(token)
+
+
+async def _send_internal_error(send: Send) -> None:
+    headers = [(b"content-type", b"application/json"), (b"content-length", str(len(_INTERNAL_ERROR)).encode())]
+    await send({"type": "http.response.start", "status": 500, "headers": headers})
+    await send({"type": "http.response.body", "body": _INTERNAL_ERROR})
 
 
 def _request_id(scope: Scope) -> str:

@@ -94,6 +94,9 @@ class JwksCache:
             except (httpx.HTTPError, ValueError) as exc:
                 log.warning("jwks_refresh_failed", extra={"url": self._url, "error": type(exc).__name__})
                 return
+            if not keys and self._keys:
+                log.warning("jwks_refresh_empty", extra={"url": self._url})
+                return
             self._keys = keys
             self._fetched_at = now
             log.info("jwks_refreshed", extra={"url": self._url, "kids": sorted(keys)})

@@ -20,7 +20,10 @@ from docent.auth.principal import Principal
 from docent.errors import Unauthorized
 
 MAX_TOKEN_BYTES = 8 * 1024
+_MAX_HEADER_CHARS = 1024
 _BASE64URL = re.compile(r"[A-Za-z0-9_-]+")
+# The form Postgres's uuid input accepts too (Python's UUID() also takes urn: and odd hyphens).
+_CANONICAL_UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}", re.IGNORECASE)
 _REQUIRED_CLAIMS = ["exp", "iat", "sub", "aud"]
 
 
@@ -83,11 +86,13 @@ def _read_header(token: str) -> Mapping[str, Any]:
     if len(segments) != 3:
         raise Unauthorized("token must have three dot-separated segments", code="invalid_token")
     header, payload, signature = segments
+    if len(header) > _MAX_HEADER_CHARS:
+        raise Unauthorized("token header is too large", code="invalid_token")
     if not (_BASE64URL.fullmatch(header) and _BASE64URL.fullmatch(payload) and _BASE64URL.fullmatch(signature or "-")):
         raise Unauthorized("token segments must be base64url", code="invalid_token")
     try:
         decoded = json.loads(base64.urlsafe_b64decode(header + "=" * (-len(header) % 4)))
-    except (binascii.Error, ValueError):
+    except (binascii.Error, ValueError, RecursionError):
         raise Unauthorized("token header is not base64url-encoded JSON", code="invalid_token") from None
     if not isinstance(decoded, dict):
         raise Unauthorized("token header is not a JSON object", code="invalid_token")
@@ -97,12 +102,13 @@ def _read_header(token: str) -> Mapping[str, Any]:
 def _principal(claims: Mapping[str, Any]) -> Principal:
     if claims.get("role") != "authenticated":
         raise Unauthorized("token role must be 'authenticated'", code="invalid_token")
-    try:
-        user_id = UUID(claims["sub"]) if isinstance(claims["sub"], str) else None
-    except ValueError:
-        user_id = None
-    if user_id is None:
+    subject = claims["sub"]
+    if not isinstance(subject, str) or not _CANONICAL_UUID.fullmatch(subject):
         raise Unauthorized("token subject (sub) must be a UUID", code="invalid_token")
+    if "\\u0000" in json.dumps(claims):
+        # Postgres jsonb cannot hold NUL; such claims could never reach request.jwt.claims.
+        raise Unauthorized("token claims contain a NUL character", code="invalid_token")
+    user_id = UUID(subject)
     email = claims.get("email")
     return Principal(user_id=user_id, email=email if isinstance(email, str) and email else None, claims=claims)
 

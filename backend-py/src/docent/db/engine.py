@@ -25,6 +25,7 @@ def create_engine(url: str, *, pool_size: int) -> AsyncEngine:
         max_overflow=pool_size,
         pool_pre_ping=True,  # a restarted database costs one failed ping, not a failed request
         pool_recycle=1800,
+        hide_parameters=True,  # bound values (emails, names) stay out of error messages and logs
         # No server-side prepared statements: the Supabase transaction pooler cannot keep them.
         connect_args={"prepare_threshold": None, "connect_timeout": 5},
     )

@@ -1,10 +1,14 @@
 """SQLModel tables mirroring `supabase/migrations` (a test fails when the two drift)."""
 
 from datetime import datetime
-from uuid import UUID
+from uuid import UUID, uuid4
 
-from sqlalchemy import Column, DateTime, Text, func
+from pgvector.sqlalchemy import Vector
+from sqlalchemy import BigInteger, Column, DateTime, LargeBinary, Text, func
+from sqlalchemy.dialects.postgresql import ARRAY, TSVECTOR
 from sqlmodel import Field, SQLModel
+
+EMBEDDING_DIMENSIONS = 384
 
 
 class Profile(SQLModel, table=True):
@@ -15,3 +19,44 @@ class Profile(SQLModel, table=True):
     display_name: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
     created_at: datetime = Field(sa_column=Column(DateTime(timezone=True), nullable=False, server_default=func.now()))
     updated_at: datetime = Field(sa_column=Column(DateTime(timezone=True), nullable=False, server_default=func.now()))
+
+
+class Document(SQLModel, table=True):
+    __tablename__ = "documents"
+
+    id: UUID = Field(default_factory=uuid4, primary_key=True)
+    user_id: UUID
+    filename: str
+    title: str
+    content_type: str
+    size_bytes: int = Field(sa_column=Column(BigInteger, nullable=False))
+    content_hash: str
+    status: str = "pending"
+    error: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
+    chunk_count: int = 0
+    created_at: datetime = Field(sa_column=Column(DateTime(timezone=True), nullable=False, server_default=func.now()))
+    updated_at: datetime = Field(sa_column=Column(DateTime(timezone=True), nullable=False, server_default=func.now()))
+
+
+class DocumentSource(SQLModel, table=True):
+    __tablename__ = "document_sources"
+
+    document_id: UUID = Field(primary_key=True)
+    user_id: UUID
+    data: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
+
+
+class Chunk(SQLModel, table=True):
+    __tablename__ = "chunks"
+
+    id: UUID = Field(default_factory=uuid4, primary_key=True)
+    document_id: UUID
+    user_id: UUID
+    ordinal: int
+    title: str
+    heading_path: list[str] = Field(sa_column=Column(ARRAY(Text), nullable=False))
+    content: str
+    search_vector: str = Field(sa_column=Column(TSVECTOR, nullable=False))
+    embedding: list[float] | None = Field(default=None, sa_column=Column(Vector(EMBEDDING_DIMENSIONS), nullable=True))
+    embedding_model: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
+    created_at: datetime = Field(sa_column=Column(DateTime(timezone=True), nullable=False, server_default=func.now()))

@@ -26,6 +26,11 @@ async def user_transaction(
     async with sessions() as session, session.begin():
         claims = json.dumps(dict(principal.claims))
         await session.exec(
-            select(func.set_config("request.jwt.claims", claims, True), func.set_config("role", "authenticated", True))
+            select(
+                func.set_config("request.jwt.claims", claims, True),
+                func.set_config("role", "authenticated", True),
+                # pgvector lives in `extensions` on Supabase (and here); its operators must resolve.
+                func.set_config("search_path", "public, extensions", True),
+            )
         )
         yield session
