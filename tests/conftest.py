@@ -19,6 +19,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from docent.db.embedded import embedded_postgres
 from docent.db.migrations import migrate
 from docent.main import create_app
+from docent.retrieval.embeddings import Embedder, create_embedder
 from docent.settings import Settings
 from tests.helpers import claims, create_database, create_user, hs256
 
@@ -66,29 +67,60 @@ def settings(make_settings: Callable[..., Settings]) -> Settings:
     return make_settings()
 
 
+@pytest.fixture(scope="session")
+def embedder() -> Embedder:
+    """The real local model, loaded once for the whole session."""
+    return create_embedder(Settings())
+
+
 @pytest.fixture
-def app(settings: Settings) -> FastAPI:
-    return create_app(settings)
+def app(settings: Settings, embedder: Embedder) -> FastAPI:
+    return create_app(settings, embedder=embedder)
 
 
-def _state_per_request(app: ASGIApp) -> ASGIApp:
-    # The ASGI spec gives each request a shallow copy of the lifespan state, as uvicorn does;
-    # asgi-lifespan shares one dict, which would leak request.state from request to request.
-    async def copy_state(scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http" and "state" in scope:
+class InProcess:
+    """An app served in-process: an HTTP client, and the lifespan state to synchronise on."""
+
+    def __init__(self, http: httpx.AsyncClient, captured: dict[str, dict[str, Any]]) -> None:
+        self.http = http
+        self._captured = captured
+
+    @property
+    def state(self) -> dict[str, Any]:
+        return self._captured["state"]
+
+    async def ingested(self) -> None:
+        """Return once the ingestion worker has processed everything uploaded so far."""
+        await self.state["worker"].join()
+
+
+def _state_per_request(app: ASGIApp, captured: dict[str, dict[str, Any]]) -> ASGIApp:
+    async def wrapped(scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "lifespan":
+            captured["state"] = scope["state"]  # the dict the lifespan fills in
+        elif scope["type"] == "http" and "state" in scope:
+            # The ASGI spec gives each request a shallow copy of the lifespan state, as uvicorn
+            # does; asgi-lifespan shares one dict, which would leak request.state between requests.
             scope = {**scope, "state": dict(scope["state"])}
         await app(scope, receive, send)
 
-    return copy_state
+    return wrapped
+
+
+@asynccontextmanager
+async def running(app: FastAPI) -> AsyncIterator[InProcess]:
+    """Real HTTP semantics without sockets: the lifespan runs, and requests go through ASGI."""
+    captured: dict[str, dict[str, Any]] = {}
+    async with LifespanManager(_state_per_request(app, captured)) as manager:
+        transport = httpx.ASGITransport(app=manager.app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://docent.test") as http:
+            yield InProcess(http, captured)
 
 
 @asynccontextmanager
 async def serve_in_process(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
-    """Real HTTP semantics without sockets: the lifespan runs, and requests go through ASGI."""
-    async with LifespanManager(_state_per_request(app)) as manager:
-        transport = httpx.ASGITransport(app=manager.app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://docent.test") as http:
-            yield http
+    async with running(app) as served:
+        yield served.http
 
 
 @pytest.fixture

@@ -104,7 +104,7 @@ class JwksServer:
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.url = f"http://127.0.0.1:{self._server.server_address[1]}"
         self.jwks_url = f"{self.url}/auth/v1/.well-known/jwks.json"
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+        self._thread = threading.Thread(target=self._server.serve_forever, args=(0.05,), daemon=True)
 
     @contextmanager
     def running(self) -> Iterator["JwksServer"]:

@@ -28,6 +28,12 @@ create table public.documents (
 create index documents_user_created_idx on public.documents (user_id, created_at desc);
 create index documents_unfinished_idx on public.documents (status) where status in ('pending', 'processing');
 
+-- array_to_string is only STABLE (element output functions could vary); for text[] it
+-- cannot, so this wrapper may be IMMUTABLE and feed the generated search column.
+create function public.headings_text(headings text[]) returns text
+    language sql immutable parallel safe
+    return array_to_string(headings, ' ');
+
 -- The uploaded bytes, kept so that processing interrupted by a restart can resume.
 create table public.document_sources (
     document_id uuid primary key,
@@ -46,7 +52,11 @@ create table public.chunks (
     heading_path text[] not null default '{}',
     content text not null,
     -- What full-text search matches: title (A), headings (B), body (D).
-    search_vector tsvector not null,
+    search_vector tsvector not null generated always as (
+        setweight(to_tsvector('english', title), 'A')
+        || setweight(to_tsvector('english', public.headings_text(heading_path)), 'B')
+        || to_tsvector('english', content)
+    ) stored,
     embedding vector(384),
     embedding_model text,
     created_at timestamptz not null default now(),
@@ -55,6 +65,7 @@ create table public.chunks (
 );
 
 create index chunks_user_idx on public.chunks (user_id);
+create index chunks_model_idx on public.chunks (embedding_model);
 create index chunks_embedding_idx on public.chunks using hnsw (embedding vector_cosine_ops);
 create index chunks_search_idx on public.chunks using gin (search_vector);
 

@@ -43,3 +43,13 @@ class UpstreamFailed(DocentError):
 class Unavailable(DocentError):
     status = 503
     default_code = "unavailable"
+
+
+class InvalidContent(BadInput):
+    status = 422
+    default_code = "invalid_content"
+
+
+class TooLarge(DocentError):
+    status = 413
+    default_code = "too_large"

@@ -9,12 +9,16 @@ from fastapi import FastAPI
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from docent.api import health, me
+from docent.api import documents, health, me, search
+from docent.api.body_limit import BodyLimitMiddleware
 from docent.api.errors import add_exception_handlers
 from docent.api.request_log import RequestLogMiddleware
 from docent.auth import JwksCache, TokenVerifier
 from docent.db.engine import create_engine, create_sessionmaker
 from docent.db.migrations import Migration, discover
+from docent.ingestion.worker import IngestionWorker
+from docent.retrieval.embeddings import Embedder, create_embedder
+from docent.retrieval.retriever import Retriever
 from docent.settings import Settings
 
 
@@ -24,6 +28,8 @@ class State(TypedDict):
     sessions: async_sessionmaker[AsyncSession]
     verifier: TokenVerifier
     migrations: list[Migration]
+    worker: IngestionWorker
+    retriever: Retriever
 
 
 def build_verifier(settings: Settings, http: httpx.AsyncClient) -> TokenVerifier:
@@ -35,7 +41,8 @@ def build_verifier(settings: Settings, http: httpx.AsyncClient) -> TokenVerifier
     )
 
 
-def create_app(settings: Settings) -> FastAPI:
+def create_app(settings: Settings, *, embedder: Embedder | None = None) -> FastAPI:
+    """The app; `embedder` may be passed in to share one loaded model (tests, the CLI)."""
     if settings.database_url is None:
         raise ValueError("create_app needs a DATABASE_URL; `docent serve` starts the embedded database")
     database_url = settings.database_url.get_secret_value()
@@ -46,17 +53,28 @@ def create_app(settings: Settings) -> FastAPI:
             engine = create_engine(database_url, pool_size=settings.database_pool_size)
             stack.push_async_callback(engine.dispose)
             http = await stack.enter_async_context(httpx.AsyncClient(follow_redirects=False))
+            sessions = create_sessionmaker(engine)
+            model = embedder or create_embedder(settings)
+            worker = IngestionWorker(sessions, model)
+            await worker.start()
+            stack.push_async_callback(worker.stop)
             yield State(
                 settings=settings,
                 engine=engine,
-                sessions=create_sessionmaker(engine),
+                sessions=sessions,
                 verifier=build_verifier(settings, http),
                 migrations=discover(settings.migrations_dir),
+                worker=worker,
+                retriever=Retriever(model),
             )
 
     app = FastAPI(title="Docent", version="0.1.0", lifespan=lifespan)
+    # Room for the multipart framing around an upload of the largest accepted size.
+    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_upload_bytes + 65536)
     app.add_middleware(RequestLogMiddleware)
     add_exception_handlers(app)
     app.include_router(health.router)
     app.include_router(me.router)
+    app.include_router(documents.router)
+    app.include_router(search.router)
     return app

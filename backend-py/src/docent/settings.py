@@ -37,6 +37,12 @@ class Settings(BaseSettings):
     supabase_url: str | None = None
     supabase_jwt_secret: SecretStr | None = None
 
+    max_upload_bytes: int = Field(default=20 * 1024 * 1024, ge=1024, le=512 * 1024 * 1024)
+    embeddings: Literal["local", "openai"] = "local"
+    openai_api_key: SecretStr | None = None
+    openai_base_url: str | None = None
+    openai_embedding_model: str = "text-embedding-3-small"
+
     @field_validator("log_level", mode="before")
     @classmethod
     def _upper_log_level(cls, value: object) -> object:
@@ -49,7 +55,7 @@ class Settings(BaseSettings):
             return value.strip().rstrip("/") or None
         return value
 
-    @field_validator("database_url", "supabase_jwt_secret", mode="before")
+    @field_validator("database_url", "supabase_jwt_secret", "openai_api_key", "openai_base_url", mode="before")
     @classmethod
     def _empty_is_unset(cls, value: object) -> object:
         return None if value == "" else value
@@ -59,6 +65,8 @@ class Settings(BaseSettings):
         secret = self.supabase_jwt_secret
         if secret is not None and len(secret.get_secret_value()) < 32:
             raise ValueError("SUPABASE_JWT_SECRET must be at least 32 characters")
+        if self.embeddings == "openai" and self.openai_api_key is None:
+            raise ValueError("EMBEDDINGS=openai needs OPENAI_API_KEY")
         if self.is_development:
             return self
         if secret is not None and secret.get_secret_value() == LOCAL_JWT_SECRET:

@@ -41,9 +41,9 @@ class RequestLogMiddleware:
         try:
             await self.app(scope, receive, send_with_id)
         except Exception:
-            log.exception("unhandled_error", extra={"path": scope["path"], "request_id": request_id})
             if status is not None:
-                raise  # the response has begun; only the server can end it now
+                raise  # the response has begun (or another layer answered): not ours to handle
+            log.exception("unhandled_error", extra={"path": scope["path"], "request_id": request_id})
             await _send_internal_error(send_with_id)
         finally:
             log.info(

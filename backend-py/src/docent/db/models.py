@@ -4,7 +4,7 @@ from datetime import datetime
 from uuid import UUID, uuid4
 
 from pgvector.sqlalchemy import Vector
-from sqlalchemy import BigInteger, Column, DateTime, LargeBinary, Text, func
+from sqlalchemy import BigInteger, Column, Computed, DateTime, LargeBinary, Text, func
 from sqlalchemy.dialects.postgresql import ARRAY, TSVECTOR
 from sqlmodel import Field, SQLModel
 
@@ -34,8 +34,12 @@ class Document(SQLModel, table=True):
     status: str = "pending"
     error: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
     chunk_count: int = 0
-    created_at: datetime = Field(sa_column=Column(DateTime(timezone=True), nullable=False, server_default=func.now()))
-    updated_at: datetime = Field(sa_column=Column(DateTime(timezone=True), nullable=False, server_default=func.now()))
+    created_at: datetime | None = Field(
+        default=None, sa_column=Column(DateTime(timezone=True), nullable=False, server_default=func.now())
+    )
+    updated_at: datetime | None = Field(
+        default=None, sa_column=Column(DateTime(timezone=True), nullable=False, server_default=func.now())
+    )
 
 
 class DocumentSource(SQLModel, table=True):
@@ -56,7 +60,11 @@ class Chunk(SQLModel, table=True):
     title: str
     heading_path: list[str] = Field(sa_column=Column(ARRAY(Text), nullable=False))
     content: str
-    search_vector: str = Field(sa_column=Column(TSVECTOR, nullable=False))
+    search_vector: str | None = Field(
+        default=None, sa_column=Column(TSVECTOR, Computed("", persisted=True), nullable=False)
+    )
     embedding: list[float] | None = Field(default=None, sa_column=Column(Vector(EMBEDDING_DIMENSIONS), nullable=True))
     embedding_model: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
-    created_at: datetime = Field(sa_column=Column(DateTime(timezone=True), nullable=False, server_default=func.now()))
+    created_at: datetime | None = Field(
+        default=None, sa_column=Column(DateTime(timezone=True), nullable=False, server_default=func.now())
+    )

@@ -1,0 +1,40 @@
+"""`POST /search`: the caller's chunks, best first."""
+
+from typing import Annotated
+from uuid import UUID
+
+from fastapi import APIRouter
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+
+from docent.api.deps import AppRetriever, UserSession
+from docent.retrieval.search import Mode
+
+router = APIRouter(tags=["search"])
+
+
+class SearchRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    query: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=2000)]
+    k: int = Field(default=5, ge=1, le=50)
+    mode: Mode = "hybrid"
+
+
+class SearchResult(BaseModel):
+    chunk_id: UUID
+    document_id: UUID
+    filename: str
+    title: str
+    heading_path: list[str]
+    content: str
+    score: float
+
+
+class SearchResponse(BaseModel):
+    results: list[SearchResult]
+
+
+@router.post("/search")
+async def search(body: SearchRequest, session: UserSession, retriever: AppRetriever) -> SearchResponse:
+    hits = await retriever.search(session, query=body.query, k=body.k, mode=body.mode)
+    return SearchResponse(results=[SearchResult.model_validate(hit, from_attributes=True) for hit in hits])

@@ -1,0 +1,67 @@
+"""Chunks gateway: bulk writes and the staleness query `docent reindex` uses.
+
+Rows go in with one multi-row INSERT per document (arrays unnested server-side): COPY
+would be faster still, but PostgreSQL refuses COPY FROM into tables with row-level
+security for roles it applies to, and chunks are written as their owner.
+"""
+
+from collections.abc import Sequence
+from typing import Protocol
+from uuid import UUID
+
+from sqlalchemy import text
+from sqlmodel import col, delete
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from docent.db.models import Chunk
+
+_HEADING_SEPARATOR = "\x1f"
+_INSERT = text(
+    "insert into public.chunks"
+    " (document_id, user_id, ordinal, title, heading_path, content, embedding, embedding_model)"
+    " select :document_id, :user_id, r.ordinal, :title, string_to_array(r.headings, chr(31)), r.content,"
+    " r.embedding::vector, :model"
+    " from unnest(cast(:ordinals as int[]), cast(:headings as text[]), cast(:contents as text[]),"
+    " cast(:embeddings as text[])) as r(ordinal, headings, content, embedding)"
+)
+
+
+class ChunkRow(Protocol):
+    @property
+    def ordinal(self) -> int: ...
+    @property
+    def heading_path(self) -> Sequence[str]: ...
+    @property
+    def content(self) -> str: ...
+
+
+def vector_literal(vector: Sequence[float]) -> str:
+    return "[" + ",".join(f"{value:.7g}" for value in vector) + "]"
+
+
+async def replace_chunks(
+    session: AsyncSession,
+    *,
+    document_id: UUID,
+    user_id: UUID,
+    title: str,
+    drafts: Sequence[ChunkRow],
+    embeddings: Sequence[Sequence[float]],
+    model: str,
+) -> None:
+    await session.exec(delete(Chunk).where(col(Chunk.document_id) == document_id))
+    if not drafts:
+        return
+    await (await session.connection()).execute(
+        _INSERT,
+        {
+            "document_id": document_id,
+            "user_id": user_id,
+            "title": title,
+            "model": model,
+            "ordinals": [draft.ordinal for draft in drafts],
+            "headings": [_HEADING_SEPARATOR.join(draft.heading_path) for draft in drafts],
+            "contents": [draft.content for draft in drafts],
+            "embeddings": [vector_literal(vector) for vector in embeddings],
+        },
+    )

@@ -1,0 +1,71 @@
+"""Documents gateway. Every function runs inside a user transaction, so RLS scopes it;
+the explicit `user_id` filters are defence in depth, not the isolation itself."""
+
+from uuid import UUID
+
+from sqlalchemy import func
+from sqlmodel import col, delete, select, update
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from docent.db.models import Document, DocumentSource
+
+
+async def find_by_hash(session: AsyncSession, *, user_id: UUID, content_hash: str) -> Document | None:
+    statement = select(Document).where(Document.user_id == user_id, Document.content_hash == content_hash)
+    return (await session.exec(statement)).one_or_none()
+
+
+async def create_document(session: AsyncSession, *, document: Document, data: bytes) -> Document:
+    session.add(document)
+    await session.flush()
+    session.add(DocumentSource(document_id=document.id, user_id=document.user_id, data=data))
+    await session.flush()
+    await session.refresh(document)
+    return document
+
+
+async def list_documents(session: AsyncSession, *, user_id: UUID) -> list[Document]:
+    statement = select(Document).where(Document.user_id == user_id).order_by(col(Document.created_at).desc())
+    return list((await session.exec(statement)).all())
+
+
+async def get_document(session: AsyncSession, *, user_id: UUID, document_id: UUID) -> Document | None:
+    statement = select(Document).where(Document.user_id == user_id, Document.id == document_id)
+    return (await session.exec(statement)).one_or_none()
+
+
+async def delete_document(session: AsyncSession, *, user_id: UUID, document_id: UUID) -> bool:
+    statement = delete(Document).where(col(Document.user_id) == user_id, col(Document.id) == document_id)
+    return bool((await session.exec(statement)).rowcount)
+
+
+async def get_source(session: AsyncSession, *, document_id: UUID) -> bytes | None:
+    statement = select(DocumentSource.data).where(DocumentSource.document_id == document_id)
+    return (await session.exec(statement)).one_or_none()
+
+
+async def set_status(
+    session: AsyncSession,
+    *,
+    document_id: UUID,
+    status: str,
+    error: str | None = None,
+    chunk_count: int = 0,
+    title: str | None = None,
+) -> None:
+    values = {"status": status, "error": error, "chunk_count": chunk_count, "updated_at": func.now()}
+    if title is not None:
+        values["title"] = title
+    await session.exec(update(Document).where(col(Document.id) == document_id).values(**values))
+
+
+async def unfinished(session: AsyncSession) -> list[tuple[UUID, UUID]]:
+    """(document id, owner) of every document still pending or processing, oldest first.
+
+    Run by the service's own login at start-up (no user claims), to resume work a restart cut off."""
+    statement = (
+        select(Document.id, Document.user_id)
+        .where(col(Document.status).in_(["pending", "processing"]))
+        .order_by(col(Document.created_at))
+    )
+    return [(row[0], row[1]) for row in (await session.exec(statement)).all()]

@@ -1,0 +1,1 @@
+"""Load (txt, md, html, pdf) → clean → chunk → embed → store."""

@@ -1,0 +1,113 @@
+"""Search the caller's chunks: vector (HNSW, cosine), keyword (full text) or both, fused.
+
+Every query runs inside a user transaction: row-level security is what limits it to the
+caller's chunks, so no statement here filters by user. `hnsw.iterative_scan` lets the
+HNSW scan keep going until k rows survive that filter, so a user who owns 1% of the
+chunks still gets k of k.
+
+Keyword search ORs the query's lexemes (an AND of every word almost never matches a
+question) and ranks with `ts_rank_cd`. Hybrid mode fuses the two ranked lists by weighted
+reciprocal rank; the weights favour the vector list because `ts_rank_cd` has no inverse
+document frequency, so common words weigh as much as rare ones.
+
+langchain-postgres' PGVectorStore is not used for this: it opens its own connections and
+owns its table layout, so its queries cannot run inside the caller's transaction (where the
+RLS claims are set), and it cannot join full text and vectors in one statement.
+"""
+
+from dataclasses import dataclass
+from typing import Literal
+from uuid import UUID
+
+from sqlalchemy import text
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from docent.db.chunks import vector_literal
+
+Mode = Literal["hybrid", "vector", "keyword"]
+CANDIDATES = 50  # per list, before fusion
+RRF_K = 60
+VECTOR_WEIGHT = 1.0
+KEYWORD_WEIGHT = 0.5
+
+_VECTOR = """
+    vector_hits as (
+        select id, row_number() over (order by distance) as rank from (
+            select id, embedding <=> cast(:embedding as vector) as distance from public.chunks
+            where embedding_model = :model order by distance limit :candidates
+        ) nearest
+    )"""
+_KEYWORD = """
+    query as (
+        select cast(string_agg(quote_literal(lexeme), ' | ') as tsquery) as q
+        from unnest(to_tsvector('english', :query))
+    ),
+    keyword_hits as (
+        select id, row_number() over (order by score desc, id) as rank from (
+            select id, ts_rank_cd(search_vector, query.q) as score from public.chunks, query
+            where search_vector @@ query.q order by score desc limit :candidates
+        ) matching
+    )"""
+_FUSED = {
+    "vector": "fused as (select id, 1.0 / (:rrf_k + rank) as score from vector_hits)",
+    "keyword": "fused as (select id, 1.0 / (:rrf_k + rank) as score from keyword_hits)",
+    "hybrid": """fused as (
+        select coalesce(v.id, k.id) as id,
+               coalesce(:vector_weight / (:rrf_k + v.rank), 0) + coalesce(:keyword_weight / (:rrf_k + k.rank), 0)
+               as score
+        from vector_hits v full join keyword_hits k on k.id = v.id
+    )""",
+}
+_RESULTS = """
+    select c.id as chunk_id, c.document_id, d.filename, c.title, c.heading_path, c.content, fused.score
+    from fused join public.chunks c on c.id = fused.id join public.documents d on d.id = c.document_id
+    order by fused.score desc, c.id limit :k"""
+_STATEMENTS = {
+    mode: text(
+        "with"
+        + ",".join(part for part, used in ((_VECTOR, mode != "keyword"), (_KEYWORD, mode != "vector")) if used)
+        + ", "
+        + _FUSED[mode]
+        + _RESULTS
+    )
+    for mode in ("vector", "keyword", "hybrid")
+}
+_SCAN_SETTINGS = text(
+    "select set_config('hnsw.iterative_scan', 'relaxed_order', true), set_config('hnsw.ef_search', '100', true)"
+)
+
+
+@dataclass(frozen=True, slots=True)
+class SearchHit:
+    chunk_id: UUID
+    document_id: UUID
+    filename: str
+    title: str
+    heading_path: list[str]
+    content: str
+    score: float
+
+
+async def search_chunks(
+    session: AsyncSession,
+    *,
+    query: str,
+    embedding: list[float] | None,
+    model: str,
+    k: int,
+    mode: Mode = "hybrid",
+) -> list[SearchHit]:
+    connection = await session.connection()
+    await connection.execute(_SCAN_SETTINGS)
+    parameters = {
+        "query": query,
+        "embedding": vector_literal(embedding) if embedding is not None else None,
+        "model": model,
+        "k": k,
+        "candidates": max(CANDIDATES, k),
+        "rrf_k": RRF_K,
+        "vector_weight": VECTOR_WEIGHT,
+        "keyword_weight": KEYWORD_WEIGHT,
+    }
+    rows = await connection.execute(_STATEMENTS[mode], parameters)
+    return [SearchHit(**row._mapping) for row in rows]
