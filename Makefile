@@ -10,7 +10,7 @@ RUN := $(UV) run --project $(PROJECT) --no-sync $(if $(wildcard $(ENV_FILE)),--e
 UVX := cd $(PROJECT) && $(UV) run --no-sync
 PYTEST := $(UVX) pytest -c pyproject.toml
 
-.PHONY: help run test lint fmt typecheck unit sync token migrate bench clean
+.PHONY: help run test lint fmt typecheck unit sync token migrate bench eval clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -54,3 +54,12 @@ clean:  ## remove the virtualenv and tool caches (keeps .data/)
 bench: sync  ## benchmarks: token verification cost, make-run start-up time
 	$(UVX) python bench/bench_auth.py
 	$(UVX) python bench/bench_startup.py
+
+EVAL_DIR := .data/eval
+EVAL_ARCHIVE := ../shared/eval/postgresql-15-docs-html.tar.xz
+$(EVAL_DIR)/corpus:
+	mkdir -p $(EVAL_DIR) && tar -xJf $(EVAL_ARCHIVE) -C $(EVAL_DIR)
+
+eval: sync $(EVAL_DIR)/corpus  ## retrieval quality on the PostgreSQL manual (EVAL_SAMPLE=N: gold pages + N others)
+	$(RUN) docent eval --questions ../shared/eval/questions.jsonl --corpus $(EVAL_DIR)/corpus \
+		$(if $(EVAL_SAMPLE),--sample $(EVAL_SAMPLE))

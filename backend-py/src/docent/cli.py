@@ -3,22 +3,32 @@
 import asyncio
 import re
 import sys
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from datetime import timedelta
-from typing import Annotated, TextIO
+from pathlib import Path
+from typing import Annotated, TextIO, cast
 from uuid import UUID
 
 import typer
 import uvicorn
 from pydantic import SecretStr, ValidationError
+from rich.console import Console
+from rich.progress import Progress
+from sqlalchemy.ext.asyncio import async_sessionmaker
+from sqlmodel.ext.asyncio.session import AsyncSession
 
 from docent.auth.tokens import mint_access_token
 from docent.db.embedded import embedded_postgres
-from docent.db.engine import create_engine, libpq_url
+from docent.db.engine import create_engine, create_sessionmaker, libpq_url
 from docent.db.migrations import MigrationFailed, migrate
-from docent.db.users import ensure_auth_user
+from docent.db.users import ensure_auth_user, find_auth_user
+from docent.ingestion.batch import IngestSummary, expand, ingest_files
 from docent.log import configure_logging
+from docent.retrieval.embeddings import Embedder, create_embedder
+from docent.retrieval.evaluation import ModeReport, Question, evaluate, load_questions
+from docent.retrieval.retriever import Retriever
+from docent.retrieval.search import Mode
 from docent.settings import Settings, get_settings
 
 _EMAIL = re.compile(r"[^@\s]{1,64}@[^@\s]{1,190}")
@@ -127,6 +137,110 @@ async def _ensure_user(url: str, email: str) -> UUID:
 
 def main() -> None:
     cli()
+
+
+@cli.command()
+def ingest(
+    email: Annotated[str, typer.Option(help="The owner's email (created in development if new).")],
+    paths: Annotated[list[Path], typer.Argument(exists=True, help="Files or folders to ingest.")],
+) -> None:
+    """Ingest files (txt, md, html, pdf) for a user, with a progress bar and a summary."""
+    files = expand(paths)
+    with _database(_settings()) as settings:
+        summary = asyncio.run(_ingest(settings, email, files))
+    rate = summary.chunks / summary.seconds if summary.seconds else 0.0
+    typer.echo(
+        f"{summary.ready} ready, {summary.unchanged} unchanged, {len(summary.failed)} failed;"
+        f" {summary.chunks} chunks in {summary.seconds:.1f} s ({rate:.1f} chunks/s)"
+    )
+    for path, reason in summary.failed:
+        typer.echo(f"  failed: {path}: {reason}", err=True)
+    if summary.failed and not summary.ready and not summary.unchanged:
+        raise typer.Exit(1)
+
+
+@cli.command("eval")
+def eval_command(  # noqa: PLR0917 (typer options)
+    questions: Annotated[Path, typer.Option(exists=True, dir_okay=False, help="questions.jsonl")],
+    corpus: Annotated[Path, typer.Option(exists=True, file_okay=False, help="Folder of documents to search.")],
+    mode: Annotated[list[str] | None, typer.Option(help="hybrid, vector or keyword; repeatable.")] = None,
+    k: Annotated[int, typer.Option(min=1, max=50, help="The recall@k cutoff.")] = 5,
+    sample: Annotated[int | None, typer.Option(min=0, help="Only the gold pages and this many others.")] = None,
+    email: Annotated[str, typer.Option(help="The evaluation user.")] = "eval@docent.local",
+) -> None:
+    """Ingest CORPUS for an evaluation user (unchanged files are skipped) and score retrieval."""
+    modes = mode or ["keyword", "vector", "hybrid"]
+    unknown = set(modes) - {"hybrid", "vector", "keyword"}
+    if unknown:
+        raise typer.BadParameter(f"unknown mode(s): {', '.join(sorted(unknown))}", param_hint="--mode")
+    asked = load_questions(questions)
+    files = _sample(expand([corpus]), asked, sample)
+    with _database(_settings()) as settings:
+        summary = asyncio.run(_ingest(settings, email, files))
+        typer.echo(
+            f"corpus: {len(files)} files, {summary.ready + summary.unchanged} ready, {len(summary.failed)} failed"
+        )
+        reports = asyncio.run(_evaluate(settings, email, asked, cast(list[Mode], modes), k))
+    typer.echo(
+        f"\n{len(asked)} questions\n| mode | R@1 | R@{k} | MRR@10 | p50 ms | p95 ms |\n|---|---|---|---|---|---|"
+    )
+    for report in reports:
+        typer.echo(
+            f"| {report.mode} | {report.recall_at_1:.2f} | {report.recall_at_k:.2f} | {report.mrr_at_10:.2f}"
+            f" | {report.p50_ms:.1f} | {report.p95_ms:.1f} |"
+        )
+
+
+def _sample(files: list[Path], questions: list[Question], others: int | None) -> list[Path]:
+    if others is None:
+        return files
+    gold = {page for question in questions for page in question.gold_pages}
+    rest = [path for path in files if path.name not in gold]
+    step = max(1, len(rest) // others) if others else len(rest) + 1
+    return [path for path in files if path.name in gold] + rest[::step][:others]
+
+
+@asynccontextmanager
+async def _services(settings: Settings) -> AsyncIterator[tuple[async_sessionmaker[AsyncSession], Embedder]]:
+    engine = create_engine(_url(settings), pool_size=2)
+    try:
+        yield create_sessionmaker(engine), create_embedder(settings)
+    finally:
+        await engine.dispose()
+
+
+async def _owner(settings: Settings, sessions: async_sessionmaker[AsyncSession], email: str) -> UUID:
+    async with sessions() as session, session.begin():
+        conn = await session.connection()
+        if settings.is_development:
+            return await ensure_auth_user(conn, email=email)
+        found = await find_auth_user(conn, email=email)
+    if found is None:
+        typer.echo(f"docent: no user with email {email}", err=True)
+        raise typer.Exit(2)
+    return found
+
+
+async def _ingest(settings: Settings, email: str, files: list[Path]) -> IngestSummary:
+    async with _services(settings) as (sessions, embedder):
+        owner = await _owner(settings, sessions, email)
+        with Progress(transient=True, console=Console(stderr=True)) as bar:
+            task = bar.add_task("ingesting", total=len(files))
+            return await ingest_files(
+                sessions, embedder, user_id=owner, files=files, max_bytes=settings.max_upload_bytes,
+                progress=lambda _: bar.advance(task),
+            )  # fmt: skip
+
+
+async def _evaluate(
+    settings: Settings, email: str, questions: list[Question], modes: list[Mode], k: int
+) -> list[ModeReport]:
+    async with _services(settings) as (sessions, embedder):
+        owner = await _owner(settings, sessions, email)
+        retriever = Retriever(embedder)
+        return [
+            await evaluate(sessions, retriever, user_id=owner, questions=questions, mode=mode, k=k) for mode in modes
+        ]
 
 
 if __name__ == "__main__":

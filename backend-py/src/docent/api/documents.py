@@ -1,7 +1,5 @@
 """Upload, list, inspect and delete documents; processing continues in the background."""
 
-import hashlib
-import re
 from datetime import datetime
 from typing import Annotated
 from uuid import UUID
@@ -13,11 +11,10 @@ from docent.api.deps import AppSettings, UserSession, Worker
 from docent.auth import CurrentPrincipal
 from docent.db import documents
 from docent.db.models import Document
-from docent.errors import InvalidContent, NotFound, TooLarge
-from docent.ingestion.load import PDF, decode_text, detect_type
+from docent.errors import NotFound
+from docent.ingestion.intake import accept_upload
 
 router = APIRouter(tags=["documents"])
-_UNSAFE_FILENAME = re.compile(r"[/\\\x00-\x1f\x7f]")
 
 
 class DocumentOut(BaseModel):
@@ -47,28 +44,17 @@ async def upload_document(
     response: Response,
     title: Annotated[str | None, Form(min_length=1, max_length=500)] = None,
 ) -> Document:
-    filename = _checked_filename(file.filename)
-    content_type = detect_type(filename, file.content_type)
     data = await file.read(settings.max_upload_bytes + 1)
-    if len(data) > settings.max_upload_bytes:
-        raise TooLarge(f"the file is larger than the {settings.max_upload_bytes} byte limit")
-    if not data:
-        raise InvalidContent("the file is empty", code="empty_file")
-    if content_type != PDF:
-        decode_text(data)
-    content_hash = hashlib.sha256(data).hexdigest()
-    existing = await documents.find_by_hash(session, user_id=principal.user_id, content_hash=content_hash)
-    if existing is not None:
-        response.status_code = 200  # the same bytes again: the document already uploaded
-        return existing
-    document = Document(
-        user_id=principal.user_id, filename=filename, title=(title or filename).strip() or filename,
-        content_type=content_type, size_bytes=len(data), content_hash=content_hash,
+    document, created = await accept_upload(
+        session, user_id=principal.user_id, filename=file.filename, declared_type=file.content_type,
+        data=data, title=title, max_bytes=settings.max_upload_bytes,
     )  # fmt: skip
-    created = await documents.create_document(session, document=document, data=data)
-    # After the response: by then the transaction has committed, so the worker can see it.
-    background.add_task(worker.submit, created.id, principal.user_id)
-    return created
+    if created:
+        # After the response: by then the transaction has committed, so the worker can see it.
+        background.add_task(worker.submit, document.id, principal.user_id)
+    else:
+        response.status_code = 200  # the same bytes again: the document already uploaded
+    return document
 
 
 @router.get("/documents", response_model=list[DocumentOut])
@@ -88,13 +74,3 @@ async def get_document(document_id: UUID, principal: CurrentPrincipal, session: 
 async def delete_document(document_id: UUID, principal: CurrentPrincipal, session: UserSession) -> None:
     if not await documents.delete_document(session, user_id=principal.user_id, document_id=document_id):
         raise NotFound("document not found")
-
-
-def _checked_filename(filename: str | None) -> str:
-    name = (filename or "").strip()
-    if not name or len(name) > 255 or _UNSAFE_FILENAME.search(name):
-        raise InvalidContent(
-            "the file name must be 1-255 characters without path separators or control characters",
-            code="bad_filename",
-        )
-    return name

@@ -14,6 +14,11 @@ _CREATE = text(
 )
 
 
+async def find_auth_user(conn: AsyncConnection, *, email: str) -> UUID | None:
+    found = (await conn.execute(_FIND, {"email": email})).scalar_one_or_none()
+    return UUID(str(found)) if found is not None else None
+
+
 async def ensure_auth_user(conn: AsyncConnection, *, email: str) -> UUID:
     found = (await conn.execute(_FIND, {"email": email})).scalar_one_or_none()
     if found is None:
