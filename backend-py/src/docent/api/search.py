@@ -1,13 +1,12 @@
 """`POST /search`: the caller's chunks, best first."""
 
 from typing import Annotated
-from uuid import UUID
 
 from fastapi import APIRouter
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from docent.api.deps import AppRetriever, UserSession
-from docent.retrieval.search import Mode
+from docent.retrieval.search import Mode, SearchHit
 
 router = APIRouter(tags=["search"])
 
@@ -20,21 +19,11 @@ class SearchRequest(BaseModel):
     mode: Mode = "hybrid"
 
 
-class SearchResult(BaseModel):
-    chunk_id: UUID
-    document_id: UUID
-    filename: str
-    title: str
-    heading_path: list[str]
-    content: str
-    score: float
-
-
 class SearchResponse(BaseModel):
-    results: list[SearchResult]
+    results: list[SearchHit]
 
 
 @router.post("/search")
 async def search(body: SearchRequest, session: UserSession, retriever: AppRetriever) -> SearchResponse:
     hits = await retriever.search(session, query=body.query, k=body.k, mode=body.mode)
-    return SearchResponse(results=[SearchResult.model_validate(hit, from_attributes=True) for hit in hits])
+    return SearchResponse(results=hits)

@@ -1,6 +1,7 @@
 """SQLModel tables mirroring `supabase/migrations` (a test fails when the two drift)."""
 
 from datetime import datetime
+from typing import Any
 from uuid import UUID, uuid4
 
 from pgvector.sqlalchemy import Vector
@@ -11,14 +12,19 @@ from sqlmodel import Field, SQLModel
 EMBEDDING_DIMENSIONS = 384
 
 
+def _timestamp() -> Any:
+    """A `timestamptz not null default now()` column (a new Column object per table)."""
+    return Field(default=None, sa_column=Column(DateTime(timezone=True), nullable=False, server_default=func.now()))
+
+
 class Profile(SQLModel, table=True):
     __tablename__ = "profiles"
 
     id: UUID = Field(primary_key=True)
     email: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
     display_name: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
-    created_at: datetime = Field(sa_column=Column(DateTime(timezone=True), nullable=False, server_default=func.now()))
-    updated_at: datetime = Field(sa_column=Column(DateTime(timezone=True), nullable=False, server_default=func.now()))
+    created_at: datetime = _timestamp()
+    updated_at: datetime = _timestamp()
 
 
 class Document(SQLModel, table=True):
@@ -34,12 +40,8 @@ class Document(SQLModel, table=True):
     status: str = "pending"
     error: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
     chunk_count: int = 0
-    created_at: datetime | None = Field(
-        default=None, sa_column=Column(DateTime(timezone=True), nullable=False, server_default=func.now())
-    )
-    updated_at: datetime | None = Field(
-        default=None, sa_column=Column(DateTime(timezone=True), nullable=False, server_default=func.now())
-    )
+    created_at: datetime | None = _timestamp()
+    updated_at: datetime | None = _timestamp()
 
 
 class DocumentSource(SQLModel, table=True):
@@ -65,6 +67,4 @@ class Chunk(SQLModel, table=True):
     )
     embedding: list[float] | None = Field(default=None, sa_column=Column(Vector(EMBEDDING_DIMENSIONS), nullable=True))
     embedding_model: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
-    created_at: datetime | None = Field(
-        default=None, sa_column=Column(DateTime(timezone=True), nullable=False, server_default=func.now())
-    )
+    created_at: datetime | None = _timestamp()

@@ -15,10 +15,10 @@ owns its table layout, so its queries cannot run inside the caller's transaction
 RLS claims are set), and it cannot join full text and vectors in one statement.
 """
 
-from dataclasses import dataclass
 from typing import Literal
 from uuid import UUID
 
+from pydantic import BaseModel, ConfigDict
 from sqlalchemy import text
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -77,8 +77,11 @@ _SCAN_SETTINGS = text(
 )
 
 
-@dataclass(frozen=True, slots=True)
-class SearchHit:
+class SearchHit(BaseModel):
+    """One retrieved chunk: what `POST /search` returns and what the agent cites."""
+
+    model_config = ConfigDict(frozen=True)
+
     chunk_id: UUID
     document_id: UUID
     filename: str
@@ -110,4 +113,4 @@ async def search_chunks(
         "keyword_weight": KEYWORD_WEIGHT,
     }
     rows = await connection.execute(_STATEMENTS[mode], parameters)
-    return [SearchHit(**row._mapping) for row in rows]
+    return [SearchHit.model_validate(dict(row._mapping)) for row in rows]
