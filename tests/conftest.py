@@ -114,7 +114,11 @@ async def running(app: FastAPI) -> AsyncIterator[InProcess]:
     async with LifespanManager(_state_per_request(app, captured)) as manager:
         transport = httpx.ASGITransport(app=manager.app)
         async with httpx.AsyncClient(transport=transport, base_url="http://docent.test") as http:
-            yield InProcess(http, captured)
+            served = InProcess(http, captured)
+            yield served
+            # Leave nothing pending: the next app's worker would resume it mid-way through
+            # another test (resuming is the point, but not across tests sharing a database).
+            await served.ingested()
 
 
 @asynccontextmanager
