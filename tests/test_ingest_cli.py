@@ -1,13 +1,20 @@
 """`docent ingest` and `docent eval` in-process against the test database."""
 
+import asyncio
 import json
 import uuid
 from pathlib import Path
 
+import psycopg
 import pytest
 from typer.testing import CliRunner
 
 from docent.cli import cli
+from docent.db.engine import create_engine, create_sessionmaker
+from docent.db.session import user_transaction
+from docent.ingestion.pipeline import acting_as
+from docent.retrieval.embeddings import Embedder
+from docent.retrieval.search import Mode, search_chunks
 
 
 @pytest.fixture
@@ -70,3 +77,34 @@ def test_eval_refuses_unknown_modes(runner: CliRunner, corpus: Path, tmp_path: P
     result = runner.invoke(cli, ["eval", "--questions", str(questions), "--corpus", str(corpus), "--mode", "psychic"])
     assert result.exit_code == 2
     assert "unknown mode" in result.output
+
+
+async def test_reindex_re_embeds_what_another_model_embedded(
+    runner: CliRunner, corpus: Path, database_url: str, embedder: Embedder
+) -> None:
+    email = f"{uuid.uuid4().hex[:8]}@example.com"
+    ingested = await asyncio.to_thread(runner.invoke, cli, ["ingest", "--email", email, str(corpus / "bread.md")])
+    assert ingested.exit_code == 0
+    with psycopg.connect(database_url) as conn:
+        [(owner,)] = conn.execute("select id from auth.users where email = %s", (email,)).fetchall()
+        conn.execute("update chunks set embedding_model = 'retired-model' where user_id = %s", (owner,))
+
+    engine = create_engine(database_url, pool_size=1)
+    try:
+        async with user_transaction(create_sessionmaker(engine), acting_as(owner)) as session:
+            query, embedding = "sourdough oven", await embedder.embed_query("sourdough oven")
+            modes: list[tuple[Mode, int]] = [("vector", 0), ("keyword", 1)]
+            for mode, expected in modes:
+                hits = await search_chunks(
+                    session, query=query, embedding=embedding, model=embedder.name, k=5, mode=mode
+                )
+                assert len(hits) == expected, mode
+    finally:
+        await engine.dispose()
+
+    result = await asyncio.to_thread(runner.invoke, cli, ["reindex"])
+    assert result.exit_code == 0, result.output
+    assert result.stdout.strip() == "re-embedded 1 chunk(s) in 1 document(s)"
+    with psycopg.connect(database_url) as conn:
+        models = conn.execute("select distinct embedding_model from chunks where user_id = %s", (owner,)).fetchall()
+    assert models == [(embedder.name,)]

@@ -24,6 +24,7 @@ from docent.db.engine import create_engine, create_sessionmaker, libpq_url
 from docent.db.migrations import MigrationFailed, migrate
 from docent.db.users import ensure_auth_user, find_auth_user
 from docent.ingestion.batch import IngestSummary, expand, ingest_files
+from docent.ingestion.reindex import reindex
 from docent.log import configure_logging
 from docent.retrieval.embeddings import Embedder, create_embedder
 from docent.retrieval.evaluation import ModeReport, Question, evaluate, load_questions
@@ -189,6 +190,19 @@ def eval_command(  # noqa: PLR0917 (typer options)
             f"| {report.mode} | {report.recall_at_1:.2f} | {report.recall_at_k:.2f} | {report.mrr_at_10:.2f}"
             f" | {report.p50_ms:.1f} | {report.p95_ms:.1f} |"
         )
+
+
+@cli.command("reindex")
+def reindex_command() -> None:
+    """Re-embed chunks that another embedding model produced."""
+    with _database(_settings()) as settings:
+        documents, chunks = asyncio.run(_reindex(settings))
+    typer.echo(f"re-embedded {chunks} chunk(s) in {documents} document(s)")
+
+
+async def _reindex(settings: Settings) -> tuple[int, int]:
+    async with _services(settings) as (sessions, embedder):
+        return await reindex(sessions, embedder)
 
 
 def _sample(files: list[Path], questions: list[Question], others: int | None) -> list[Path]:

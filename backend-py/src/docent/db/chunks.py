@@ -10,7 +10,7 @@ from typing import Protocol
 from uuid import UUID
 
 from sqlalchemy import text
-from sqlmodel import col, delete
+from sqlmodel import col, delete, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from docent.db.models import Chunk
@@ -65,3 +65,32 @@ async def replace_chunks(
             "embeddings": [vector_literal(vector) for vector in embeddings],
         },
     )
+
+
+_RE_EMBED = text(
+    "update public.chunks set embedding = cast(v.embedding as vector), embedding_model = :model"
+    " from unnest(cast(:ids as uuid[]), cast(:embeddings as text[])) as v(id, embedding)"
+    " where chunks.id = v.id"
+)
+
+
+async def stale_documents(session: AsyncSession, *, model: str) -> list[tuple[UUID, UUID]]:
+    """(document id, owner) of every document with chunks embedded by another model.
+
+    Run by the service's own login (`docent reindex`), across users."""
+    statement = (
+        select(Chunk.document_id, Chunk.user_id).where(col(Chunk.embedding_model).is_distinct_from(model)).distinct()
+    )
+    return [(row[0], row[1]) for row in (await session.exec(statement)).all()]
+
+
+async def chunks_of(session: AsyncSession, *, document_id: UUID) -> list[Chunk]:
+    statement = select(Chunk).where(Chunk.document_id == document_id).order_by(col(Chunk.ordinal))
+    return list((await session.exec(statement)).all())
+
+
+async def set_embeddings(
+    session: AsyncSession, *, chunk_ids: Sequence[UUID], embeddings: Sequence[Sequence[float]], model: str
+) -> None:
+    parameters = {"ids": list(chunk_ids), "embeddings": [vector_literal(v) for v in embeddings], "model": model}
+    await (await session.connection()).execute(_RE_EMBED, parameters)
