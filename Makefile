@@ -51,9 +51,10 @@ unit: sync  ## the test suite with coverage
 clean:  ## remove the virtualenv and tool caches (keeps .data/)
 	rm -rf $(PROJECT)/.venv .tools .pytest_cache .mypy_cache .ruff_cache $(PROJECT)/.coverage
 
-bench: sync  ## benchmarks: token verification cost, make-run start-up time
+bench: sync  ## benchmarks: token verification, make-run start-up, ingestion throughput, search at 100k chunks
 	$(UVX) python bench/bench_auth.py
 	$(UVX) python bench/bench_startup.py
+	$(UVX) python bench/bench_retrieval.py
 
 EVAL_DIR := .data/eval
 EVAL_ARCHIVE := ../shared/eval/postgresql-15-docs-html.tar.xz
