@@ -157,3 +157,57 @@ def wait_until_ready(base: str, process: "subprocess.Popen[str]", timeout: float
             pass
         time.sleep(0.05)  # polling interval while the process starts, not a stand-in for synchronisation
     raise AssertionError(f"{base} not ready after {timeout}s")
+
+
+class ScriptedOpenAI:
+    """A real HTTP server speaking the OpenAI API's embeddings route, recording requests."""
+
+    def __init__(self) -> None:
+        self.requests: list[dict[str, Any]] = []
+        owner = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                body = json.loads(self.rfile.read(int(self.headers["content-length"])))
+                owner.requests.append({"path": self.path, "auth": self.headers.get("authorization"), **body})
+                inputs = body["input"] if isinstance(body["input"], list) else [body["input"]]
+                data = [
+                    {
+                        "object": "embedding",
+                        "index": i,
+                        "embedding": _deterministic_vector(str(text), body["dimensions"]),
+                    }
+                    for i, text in enumerate(inputs)
+                ]
+                payload = json.dumps({"object": "list", "data": data, "model": body["model"],
+                                      "usage": {"prompt_tokens": 1, "total_tokens": 1}}).encode()  # fmt: skip
+                self.send_response(200)
+                self.send_header("content-type", "application/json")
+                self.send_header("content-length", str(len(payload)))
+                self.end_headers()
+                self.wfile.write(payload)
+
+            def log_message(self, *_: Any) -> None:
+                pass
+
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.base_url = f"http://127.0.0.1:{self._server.server_address[1]}/v1"
+        self._thread = threading.Thread(target=self._server.serve_forever, args=(0.05,), daemon=True)
+
+    @contextmanager
+    def running(self) -> Iterator["ScriptedOpenAI"]:
+        self._thread.start()
+        try:
+            yield self
+        finally:
+            self._server.shutdown()
+            self._server.server_close()
+
+
+def _deterministic_vector(text: str, dimensions: int) -> list[float]:
+    import hashlib
+    import math
+
+    raw = [b - 128 for b in hashlib.shake_256(text.encode()).digest(dimensions)]
+    norm = math.sqrt(sum(x * x for x in raw)) or 1.0
+    return [x / norm for x in raw]

@@ -70,7 +70,15 @@ class LocalMiniLM(Embeddings):
 def openai_embeddings(*, api_key: SecretStr, base_url: str | None, model: str) -> Embeddings:
     from langchain_openai import OpenAIEmbeddings  # noqa: PLC0415 (only when configured)
 
-    return OpenAIEmbeddings(model=model, dimensions=DIMENSIONS, openai_api_key=api_key, openai_api_base=base_url)
+    # Plain strings, not tiktoken token arrays: tiktoken downloads its encodings at run time,
+    # and OpenAI-compatible servers (Ollama, vLLM, llama.cpp) expect text.
+    return OpenAIEmbeddings(
+        model=model,
+        dimensions=DIMENSIONS,
+        openai_api_key=api_key,
+        openai_api_base=base_url,
+        check_embedding_ctx_length=False,
+    )
 
 
 class Embedder:
