@@ -8,9 +8,9 @@ would find few of theirs. Above that, HNSW with `hnsw.iterative_scan`, which kee
 scanning until k rows survive the RLS filter.
 
 Keyword search ORs the query's lexemes (an AND of every word almost never matches a
-question) and ranks with `ts_rank_cd`. Hybrid mode fuses the two ranked lists by weighted
-reciprocal rank; the weights favour the vector list because `ts_rank_cd` has no inverse
-document frequency, so common words weigh as much as rare ones.
+question) and scores chunks by the BM25 inverse document frequency of the lexemes they
+hold (`ts_rank_cd` has none, so common words would outweigh rare ones). Hybrid mode fuses
+the two ranked lists by weighted reciprocal rank, favouring the vector list.
 
 langchain-postgres' PGVectorStore is not used for this: it opens its own connections and
 owns its table layout, so its queries cannot run inside the caller's transaction (where the
@@ -49,15 +49,33 @@ _VECTOR_EXACT = """
             ) own order by distance limit :candidates
         ) nearest
     )"""
+# Each query lexeme weighs its BM25 inverse document frequency among the caller's chunks,
+# 1.5x where it appears in the title or headings (weights A and B). One GIN scan fetches
+# every chunk matching any lexeme; a lexeme's document frequency is then counted within
+# that set (exact: a chunk holding the lexeme is in it). Lexemes in over a third of the
+# caller's chunks say little and are left out of the score, like stop words. (pg_stats
+# cannot prune them earlier: PostgreSQL hides statistics of RLS tables from RLS'd roles,
+# rightly, as common values would leak other users' words.)
 _KEYWORD = """
-    query as (
-        select cast(string_agg(quote_literal(lexeme), ' | ') as tsquery) as q
+    terms as materialized (
+        select lexeme, cast(quote_literal(lexeme) as tsquery) as anywhere,
+               cast(quote_literal(lexeme) || '\\:AB' as tsquery) as in_headings
         from unnest(to_tsvector('english', :query))
+    ),
+    matches as materialized (
+        select c.id, t.lexeme, c.search_vector @@ t.in_headings as in_headings
+        from public.chunks c join terms t on c.search_vector @@ t.anywhere
+        where c.search_vector @@ (select cast(string_agg(quote_literal(lexeme), ' | ') as tsquery) from terms)
+    ),
+    weights as (
+        select lexeme, ln(1 + (:owned - count(*) + 0.5) / (count(*) + 0.5)) as idf
+        from matches group by lexeme having count(*) <= greatest(:owned / 3, 1)
     ),
     keyword_hits as (
         select id, row_number() over (order by score desc, id) as rank from (
-            select id, ts_rank_cd(search_vector, query.q) as score from public.chunks, query
-            where search_vector @@ query.q order by score desc limit :candidates
+            select m.id, sum(w.idf * case when m.in_headings then 1.5 else 1.0 end) as score
+            from matches m join weights w using (lexeme)
+            group by m.id order by score desc limit :candidates
         ) matching
     )"""
 _FUSED = {
@@ -127,6 +145,7 @@ async def search_chunks(
         "rrf_k": RRF_K,
         "vector_weight": VECTOR_WEIGHT,
         "keyword_weight": KEYWORD_WEIGHT,
+        "owned": owned,
     }
     rows = await connection.execute(_STATEMENTS[mode, owned < EXACT_SEARCH_LIMIT], parameters)
     return [SearchHit.model_validate(dict(row._mapping)) for row in rows]
