@@ -106,7 +106,7 @@ _STATEMENTS = {
 }
 # One round trip: the HNSW scan settings, and how many chunks the caller owns (RLS-scoped).
 _PREPARE = text(
-    "select set_config('hnsw.iterative_scan', 'relaxed_order', true), set_config('hnsw.ef_search', '100', true),"
+    "select set_config('hnsw.iterative_scan', 'relaxed_order', true), set_config('hnsw.ef_search', :ef_search, true),"
     " (select coalesce(sum(chunk_count), 0) from public.documents) as owned"
 )
 
@@ -134,14 +134,17 @@ async def search_chunks(
     k: int,
     mode: Mode = "hybrid",
 ) -> list[SearchHit]:
+    # Fusion needs a deep list from each side; a vector search alone needs only k.
+    candidates = k if mode == "vector" else max(CANDIDATES, k)
     connection = await session.connection()
-    owned = (await connection.execute(_PREPARE)).one().owned
+    ef_search = str(max(40, 2 * candidates))  # the HNSW beam: pgvector's default 40, wider for more rows
+    owned = (await connection.execute(_PREPARE, {"ef_search": ef_search})).one().owned
     parameters = {
         "query": query,
         "embedding": vector_literal(embedding) if embedding is not None else None,
         "model": model,
         "k": k,
-        "candidates": max(CANDIDATES, k),
+        "candidates": candidates,
         "rrf_k": RRF_K,
         "vector_weight": VECTOR_WEIGHT,
         "keyword_weight": KEYWORD_WEIGHT,
