@@ -12,8 +12,7 @@ from typer.testing import CliRunner
 
 from docent.cli import cli
 from docent.db.engine import create_engine, create_sessionmaker
-from docent.db.session import user_transaction
-from docent.ingestion.pipeline import acting_as
+from docent.db.session import acting_as, user_transaction
 from docent.retrieval.embeddings import Embedder
 from docent.retrieval.search import Mode, search_chunks
 

@@ -6,8 +6,7 @@ import psycopg
 from sqlalchemy import text
 
 from docent.db.engine import create_engine, create_sessionmaker
-from docent.db.session import user_transaction
-from docent.ingestion.pipeline import acting_as
+from docent.db.session import acting_as, user_transaction
 from docent.retrieval.embeddings import Embedder
 from docent.retrieval.search import search_chunks
 from tests.helpers import create_user

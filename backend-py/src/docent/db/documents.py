@@ -4,6 +4,7 @@ the explicit `user_id` filters are defence in depth, not the isolation itself.""
 from uuid import UUID
 
 from sqlalchemy import func
+from sqlalchemy.dialects.postgresql import insert
 from sqlmodel import col, delete, select, update
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -15,13 +16,17 @@ async def find_by_hash(session: AsyncSession, *, user_id: UUID, content_hash: st
     return (await session.exec(statement)).one_or_none()
 
 
-async def create_document(session: AsyncSession, *, document: Document, data: bytes) -> Document:
-    session.add(document)
-    await session.flush()
+async def create_document(session: AsyncSession, *, document: Document, data: bytes) -> Document | None:
+    """Insert the document and its bytes; None when the same user already has these bytes."""
+    values = document.model_dump(exclude={"created_at", "updated_at"})
+    statement = (
+        insert(Document).values(**values).on_conflict_do_nothing(index_elements=["user_id", "content_hash"])
+    ).returning(col(Document.id))
+    if (await session.exec(statement)).scalar_one_or_none() is None:
+        return None
     session.add(DocumentSource(document_id=document.id, user_id=document.user_id, data=data))
     await session.flush()
-    await session.refresh(document)
-    return document
+    return await get_document(session, user_id=document.user_id, document_id=document.id)
 
 
 async def list_documents(session: AsyncSession, *, user_id: UUID) -> list[Document]:

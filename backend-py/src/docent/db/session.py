@@ -9,6 +9,7 @@ only switches into `authenticated`, which has no BYPASSRLS, so every policy appl
 import json
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from uuid import UUID
 
 from sqlalchemy import func
 from sqlalchemy.ext.asyncio import async_sessionmaker
@@ -16,6 +17,11 @@ from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from docent.auth.principal import Principal
+
+
+def acting_as(user_id: UUID) -> Principal:
+    """The principal background work uses: the data's owner, so RLS still applies."""
+    return Principal(user_id=user_id, email=None, claims={"sub": str(user_id), "role": "authenticated"})
 
 
 @asynccontextmanager

@@ -10,13 +10,12 @@ from sqlalchemy.ext.asyncio import async_sessionmaker
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from docent.db import documents
-from docent.db.session import user_transaction
+from docent.db.session import acting_as, user_transaction
 from docent.errors import DocentError
 from docent.ingestion.intake import accept_upload
-from docent.ingestion.pipeline import acting_as, process_document
+from docent.ingestion.load import SUPPORTED_SUFFIXES
+from docent.ingestion.pipeline import process_document
 from docent.retrieval.embeddings import Embedder
-
-SUFFIXES = frozenset({".txt", ".text", ".md", ".markdown", ".html", ".htm", ".xhtml", ".pdf"})
 
 
 @dataclass
@@ -33,7 +32,7 @@ def expand(paths: Sequence[Path]) -> list[Path]:
     files: list[Path] = []
     for path in paths:
         if path.is_dir():
-            files += sorted(p for p in path.rglob("*") if p.is_file() and p.suffix.lower() in SUFFIXES)
+            files += sorted(p for p in path.rglob("*") if p.is_file() and p.suffix.lower() in SUPPORTED_SUFFIXES)
         else:
             files.append(path)
     return files

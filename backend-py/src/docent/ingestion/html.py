@@ -16,12 +16,16 @@ _DROP_CLASSES = ("navheader", "navfooter", "navigation", "breadcrumb", "toc", "s
 _HEADINGS = {"h1": 1, "h2": 2, "h3": 3, "h4": 4, "h5": 5, "h6": 6}
 _PARAGRAPHS = {"p", "li", "dt", "dd", "blockquote", "caption", "figcaption", "address", "summary"}
 _SPACES = re.compile(r"\s+")
+_XML_DECLARATION = re.compile(r"^\s*<\?xml[^>]*\?>")
 
 
 def html_to_markdown(html: str) -> tuple[str | None, str]:
     """The page title (if any) and the page as Markdown-ish text."""
     try:
-        root = lxml.html.document_fromstring(html.encode())
+        # Decoded text in, so libxml2 never guesses a charset (lxml refuses text that still
+        # declares an encoding, as XHTML does); deep nesting kept, not dropped.
+        text = _XML_DECLARATION.sub("", html, count=1)
+        root = lxml.html.document_fromstring(text, parser=lxml.html.HTMLParser(huge_tree=True))
     except (ParserError, ValueError):
         return None, ""
     title_element = root.find(".//title")

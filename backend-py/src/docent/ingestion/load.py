@@ -15,6 +15,7 @@ _BY_SUFFIX = {
     ".txt": TEXT, ".text": TEXT, ".md": MARKDOWN, ".markdown": MARKDOWN,
     ".html": HTML, ".htm": HTML, ".xhtml": HTML, ".pdf": PDF,
 }  # fmt: skip
+SUPPORTED_SUFFIXES = frozenset(_BY_SUFFIX)
 _BY_DECLARED = {"text/plain": TEXT, "text/markdown": MARKDOWN, "text/x-markdown": MARKDOWN,
                 "text/html": HTML, "application/xhtml+xml": HTML, "application/pdf": PDF}  # fmt: skip
 

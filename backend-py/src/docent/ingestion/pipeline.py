@@ -3,26 +3,20 @@
 import logging
 from uuid import UUID
 
-from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import async_sessionmaker
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from docent.auth.principal import Principal
 from docent.db import documents
 from docent.db.chunks import replace_chunks
-from docent.db.session import user_transaction
-from docent.errors import BadInput
+from docent.db.session import acting_as, user_transaction
+from docent.errors import BadInput, DocentError
 from docent.ingestion.chunk import ChunkDraft, chunk_markdown
-from docent.ingestion.clean import clean_text
+from docent.ingestion.clean import clean_text, clean_title
 from docent.ingestion.load import load
 from docent.retrieval.embeddings import Embedder
 
 log = logging.getLogger(__name__)
-
-
-def acting_as(user_id: UUID) -> Principal:
-    """The principal background work uses: the document's owner, so RLS still applies."""
-    return Principal(user_id=user_id, email=None, claims={"sub": str(user_id), "role": "authenticated"})
 
 
 async def process_document(
@@ -37,7 +31,8 @@ async def process_document(
         await documents.set_status(session, document_id=document_id, status="processing")
     try:
         loaded = load(data, document.content_type)
-        title = loaded.title if loaded.title and document.title == document.filename else document.title
+        found = clean_title(loaded.title or "")
+        title = found if found and document.title == document.filename else document.title
         drafts = _chunks(loaded.markdown, title)
         vectors = await embedder.embed_documents([draft.embedding_text() for draft in drafts])
         async with user_transaction(sessions, owner) as session:
@@ -48,11 +43,11 @@ async def process_document(
             await documents.set_status(
                 session, document_id=document_id, status="ready", chunk_count=len(drafts), title=title
             )
-    except BadInput as exc:
+    except DocentError as exc:
         await _fail(sessions, owner, document_id, exc.detail)
-    except (SQLAlchemyError, RuntimeError, ValueError, OSError) as exc:
+    except Exception as exc:  # a job boundary: whatever broke, the document must not stay `processing`
         log.exception("ingestion_failed", extra={"document_id": str(document_id)})
-        await _fail(sessions, owner, document_id, f"processing failed ({type(exc).__name__}); try uploading again")
+        await _fail(sessions, owner, document_id, f"processing failed ({type(exc).__name__}); upload it again to retry")
     else:
         log.info("document_ready", extra={"document_id": str(document_id), "chunks": len(drafts)})
 

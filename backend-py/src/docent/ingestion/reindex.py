@@ -11,9 +11,8 @@ from sqlalchemy.ext.asyncio import async_sessionmaker
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from docent.db.chunks import chunks_of, set_embeddings, stale_documents
-from docent.db.session import user_transaction
+from docent.db.session import acting_as, user_transaction
 from docent.ingestion.chunk import ChunkDraft
-from docent.ingestion.pipeline import acting_as
 from docent.retrieval.embeddings import Embedder
 
 

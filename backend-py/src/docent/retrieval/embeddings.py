@@ -9,6 +9,8 @@ the schema stays the same. Each model has a distinct `name`, stored on every chu
 
 import asyncio
 import importlib.util
+import logging
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -17,7 +19,10 @@ from langchain_core.embeddings import Embeddings
 from pydantic import SecretStr
 from tokenizers import Tokenizer
 
+from docent.errors import UpstreamFailed
 from docent.settings import Settings
+
+log = logging.getLogger(__name__)
 
 DIMENSIONS = 384
 LOCAL_MODEL_NAME = "all-MiniLM-L6-v2-int8"
@@ -89,10 +94,17 @@ class Embedder:
         self.embeddings = embeddings
 
     async def embed_query(self, text: str) -> list[float]:
-        return await asyncio.to_thread(self.embeddings.embed_query, text)
+        return (await self._call(self.embeddings.embed_documents, [text]))[0]
 
     async def embed_documents(self, texts: list[str]) -> list[list[float]]:
-        return await asyncio.to_thread(self.embeddings.embed_documents, texts)
+        return await self._call(self.embeddings.embed_documents, texts) if texts else []
+
+    async def _call(self, embed: Callable[[list[str]], list[list[float]]], texts: list[str]) -> list[list[float]]:
+        try:
+            return await asyncio.to_thread(embed, texts)
+        except Exception as exc:  # whatever the provider raised (network, HTTP, model): one error for callers
+            log.warning("embedding_failed", extra={"model": self.name, "error": type(exc).__name__})
+            raise UpstreamFailed(f"the embedding model ({self.name}) failed; try again") from exc
 
 
 def create_embedder(settings: Settings) -> Embedder:

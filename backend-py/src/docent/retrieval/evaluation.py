@@ -15,8 +15,7 @@ from uuid import UUID
 from sqlalchemy.ext.asyncio import async_sessionmaker
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from docent.db.session import user_transaction
-from docent.ingestion.pipeline import acting_as
+from docent.db.session import acting_as, user_transaction
 from docent.retrieval.retriever import Retriever
 from docent.retrieval.search import Mode
 

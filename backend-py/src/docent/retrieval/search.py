@@ -52,8 +52,8 @@ _VECTOR_EXACT = """
 # Each query lexeme weighs its BM25 inverse document frequency among the caller's chunks,
 # 1.5x where it appears in the title or headings (weights A and B). One GIN scan fetches
 # every chunk matching any lexeme; a lexeme's document frequency is then counted within
-# that set (exact: a chunk holding the lexeme is in it). Lexemes in over a third of the
-# caller's chunks say little and are left out of the score, like stop words. (pg_stats
+# that set (exact: a chunk holding the lexeme is in it). In a library of 1000+ chunks,
+# lexemes in over a third of them say little and are left out of the score, like stop words. (pg_stats
 # cannot prune them earlier: PostgreSQL hides statistics of RLS tables from RLS'd roles,
 # rightly, as common values would leak other users' words.)
 _KEYWORD = """
@@ -69,7 +69,7 @@ _KEYWORD = """
     ),
     weights as (
         select lexeme, ln(1 + (:owned - count(*) + 0.5) / (count(*) + 0.5)) as idf
-        from matches group by lexeme having count(*) <= greatest(:owned / 3, 1)
+        from matches group by lexeme having :owned < 1000 or count(*) <= :owned / 3
     ),
     keyword_hits as (
         select id, row_number() over (order by score desc, id) as rank from (
