@@ -9,7 +9,7 @@ import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
+from typing import Any, Self
 
 import jwt
 import psycopg
@@ -75,8 +75,35 @@ def _rsa() -> rsa.RSAPrivateKey:
     return rsa.generate_private_key(public_exponent=65537, key_size=2048)
 
 
-class JwksServer:
-    """A real HTTP server publishing a JWKS at Supabase's path; keys and health are mutable."""
+class LoopbackServer:
+    """A real HTTP server on 127.0.0.1 (a free port), served from a thread while `running()`."""
+
+    def __init__(self, handler: type[BaseHTTPRequestHandler]) -> None:
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+        self.url = f"http://127.0.0.1:{self._server.server_address[1]}"
+        self._thread = threading.Thread(target=self._server.serve_forever, args=(0.05,), daemon=True)
+
+    @contextmanager
+    def running(self) -> Iterator[Self]:
+        self._thread.start()
+        try:
+            yield self
+        finally:
+            self._server.shutdown()
+            self._server.server_close()
+
+
+def send_json(handler: BaseHTTPRequestHandler, payload: object, status: int = 200) -> None:
+    body = json.dumps(payload).encode()
+    handler.send_response(status)
+    handler.send_header("content-type", "application/json")
+    handler.send_header("content-length", str(len(body)))
+    handler.end_headers()
+    handler.wfile.write(body)
+
+
+class JwksServer(LoopbackServer):
+    """Publishes a JWKS at Supabase's path; keys and health are mutable."""
 
     def __init__(self) -> None:
         self.keys: list[KeyPair] = []
@@ -91,29 +118,13 @@ class JwksServer:
                     self.send_response(503 if owner.down else 404)
                     self.end_headers()
                     return
-                body = json.dumps({"keys": [key.jwk() for key in owner.keys]}).encode()
-                self.send_response(200)
-                self.send_header("content-type", "application/json")
-                self.send_header("content-length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
+                send_json(self, {"keys": [key.jwk() for key in owner.keys]})
 
             def log_message(self, *_: Any) -> None:
                 pass
 
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self._server.server_address[1]}"
+        super().__init__(Handler)
         self.jwks_url = f"{self.url}/auth/v1/.well-known/jwks.json"
-        self._thread = threading.Thread(target=self._server.serve_forever, args=(0.05,), daemon=True)
-
-    @contextmanager
-    def running(self) -> Iterator["JwksServer"]:
-        self._thread.start()
-        try:
-            yield self
-        finally:
-            self._server.shutdown()
-            self._server.server_close()
 
 
 def create_database(admin_url: str, name: str) -> str:
@@ -159,8 +170,8 @@ def wait_until_ready(base: str, process: "subprocess.Popen[str]", timeout: float
     raise AssertionError(f"{base} not ready after {timeout}s")
 
 
-class ScriptedOpenAI:
-    """A real HTTP server speaking the OpenAI API's embeddings route, recording requests."""
+class ScriptedOpenAI(LoopbackServer):
+    """Speaks the OpenAI API's embeddings route, recording the requests it gets."""
 
     def __init__(self) -> None:
         self.requests: list[dict[str, Any]] = []
@@ -179,29 +190,14 @@ class ScriptedOpenAI:
                     }
                     for i, text in enumerate(inputs)
                 ]
-                payload = json.dumps({"object": "list", "data": data, "model": body["model"],
-                                      "usage": {"prompt_tokens": 1, "total_tokens": 1}}).encode()  # fmt: skip
-                self.send_response(200)
-                self.send_header("content-type", "application/json")
-                self.send_header("content-length", str(len(payload)))
-                self.end_headers()
-                self.wfile.write(payload)
+                usage = {"prompt_tokens": 1, "total_tokens": 1}
+                send_json(self, {"object": "list", "data": data, "model": body["model"], "usage": usage})
 
             def log_message(self, *_: Any) -> None:
                 pass
 
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.base_url = f"http://127.0.0.1:{self._server.server_address[1]}/v1"
-        self._thread = threading.Thread(target=self._server.serve_forever, args=(0.05,), daemon=True)
-
-    @contextmanager
-    def running(self) -> Iterator["ScriptedOpenAI"]:
-        self._thread.start()
-        try:
-            yield self
-        finally:
-            self._server.shutdown()
-            self._server.server_close()
+        super().__init__(Handler)
+        self.base_url = f"{self.url}/v1"
 
 
 def _deterministic_vector(text: str, dimensions: int) -> list[float]:
