@@ -7,7 +7,7 @@ import psycopg
 import pytest
 
 from tests.conftest import DatabaseActivity
-from tests.helpers import claims, hs256
+from tests.helpers import claims, create_user, hs256
 
 User = tuple[uuid.UUID, dict[str, str]]
 
@@ -80,3 +80,32 @@ async def test_unknown_routes_and_methods_answer_json(client: httpx.AsyncClient,
     assert (missing.status_code, missing.json()["error"]) == (404, "not_found")
     wrong = await client.delete("/health")
     assert (wrong.status_code, wrong.json()["error"]) == (405, "method_not_allowed")
+
+
+async def test_erasing_my_data_removes_what_i_own_and_nothing_else(
+    client: httpx.AsyncClient, database_url: str
+) -> None:
+    alice, bob = create_user(database_url), create_user(database_url)
+    for user in (alice, bob):
+        headers = {"Authorization": f"Bearer {hs256(claims(user))}"}
+        await client.patch("/me", headers=headers, json={"display_name": "Named"})
+        files = {"file": ("note.md", f"# Note\n\n{user}\n".encode(), "text/markdown")}
+        assert (await client.post("/documents", headers=headers, files=files)).status_code == 202
+    alice_headers = {"Authorization": f"Bearer {hs256(claims(alice))}"}
+
+    assert (await client.delete("/me/data", headers=alice_headers)).status_code == 204
+
+    assert (await client.get("/documents", headers=alice_headers)).json() == []
+    assert (await client.get("/me", headers=alice_headers)).json()["display_name"] is None
+    with psycopg.connect(database_url) as conn:
+        left: dict[uuid.UUID, int] = dict(
+            conn.execute(
+                "select u.id, (select count(*) from documents d where d.user_id = u.id)"
+                " + (select count(*) from document_sources s where s.user_id = u.id)"
+                " from auth.users u where u.id = any(%s)",
+                ([alice, bob],),
+            ).fetchall()
+        )
+        bob_name = conn.execute("select display_name from profiles where id = %s", (bob,)).fetchone()
+    assert left == {alice: 0, bob: 2}
+    assert bob_name == ("Named",)

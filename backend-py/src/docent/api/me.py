@@ -8,7 +8,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from docent.api.deps import UserSession
 from docent.auth import CurrentPrincipal
-from docent.db import profiles
+from docent.db import documents, profiles
 from docent.db.models import Profile
 from docent.errors import NotFound
 
@@ -44,6 +44,15 @@ async def read_me(principal: CurrentPrincipal, session: UserSession) -> Profile:
 @router.patch("/me", response_model=ProfileOut)
 async def update_me(body: ProfileUpdate, principal: CurrentPrincipal, session: UserSession) -> Profile:
     return _found(await profiles.update_profile(session, user_id=principal.user_id, display_name=body.display_name))
+
+
+@router.delete("/me/data", status_code=204)
+async def erase_my_data(principal: CurrentPrincipal, session: UserSession) -> None:
+    """Erase everything the caller owns: documents (with chunks and sources) and the profile.
+
+    The account itself belongs to Supabase Auth; the next request starts a fresh profile."""
+    await documents.delete_all_documents(session, user_id=principal.user_id)
+    await profiles.delete_profile(session, user_id=principal.user_id)
 
 
 def _found(profile: Profile | None) -> Profile:

@@ -44,6 +44,11 @@ async def delete_document(session: AsyncSession, *, user_id: UUID, document_id: 
     return bool((await session.exec(statement)).rowcount)
 
 
+async def delete_all_documents(session: AsyncSession, *, user_id: UUID) -> int:
+    """Every document of the user, with their sources and chunks (cascade); how many."""
+    return int((await session.exec(delete(Document).where(col(Document.user_id) == user_id))).rowcount)
+
+
 async def get_source(session: AsyncSession, *, document_id: UUID) -> bytes | None:
     statement = select(DocumentSource.data).where(DocumentSource.document_id == document_id)
     return (await session.exec(statement)).one_or_none()

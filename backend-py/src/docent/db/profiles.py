@@ -5,7 +5,7 @@ from uuid import UUID
 from sqlalchemy import func
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.exc import IntegrityError
-from sqlmodel import col, select, update
+from sqlmodel import col, delete, select, update
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from docent.db.models import Profile
@@ -24,6 +24,10 @@ async def ensure_profile(session: AsyncSession, *, user_id: UUID, email: str | N
 async def get_profile(session: AsyncSession, *, user_id: UUID) -> Profile | None:
     result = await session.exec(select(Profile).where(col(Profile.id) == user_id))
     return result.one_or_none()
+
+
+async def delete_profile(session: AsyncSession, *, user_id: UUID) -> None:
+    await session.exec(delete(Profile).where(col(Profile.id) == user_id))
 
 
 async def update_profile(session: AsyncSession, *, user_id: UUID, display_name: str | None) -> Profile | None:
