@@ -40,11 +40,6 @@ class UpstreamFailed(DocentError):
     default_code = "upstream_failed"
 
 
-class Unavailable(DocentError):
-    status = 503
-    default_code = "unavailable"
-
-
 class InvalidContent(BadInput):
     status = 422
     default_code = "invalid_content"
