@@ -25,7 +25,24 @@ from tests.helpers import claims, create_database, create_user, hs256
 
 REPO = Path(__file__).resolve().parents[1]
 MIGRATIONS = REPO / "supabase" / "migrations"
-_ENV = ("DATABASE_URL", "APP_ENV", "SUPABASE_URL", "SUPABASE_JWT_SECRET", "PORT", "HOST", "LOG_LEVEL", "DATA_DIR")
+_ENV = (
+    "DATABASE_URL",
+    "APP_ENV",
+    "SUPABASE_URL",
+    "SUPABASE_JWT_SECRET",
+    "PORT",
+    "HOST",
+    "LOG_LEVEL",
+    "DATA_DIR",
+    "OPENAI_API_KEY",
+    "OPENAI_BASE_URL",
+    "EMBEDDINGS",
+    "LANGSMITH_TRACING",
+    "LANGSMITH_API_KEY",
+    "LANGSMITH_ENDPOINT",
+    "LANGCHAIN_TRACING_V2",
+    "LANGCHAIN_API_KEY",
+)
 
 
 @pytest.fixture(autouse=True)

@@ -22,7 +22,11 @@ async def test_health_needs_nothing(client: httpx.AsyncClient) -> None:
 async def test_ready_when_database_is_migrated(client: httpx.AsyncClient) -> None:
     response = await client.get("/health/ready")
     assert response.status_code == 200
-    assert response.json() == {"status": "ready", "checks": {"database": "ok", "migrations": "ok"}}
+    assert response.json() == {
+        "status": "ready",
+        "checks": {"database": "ok", "migrations": "ok"},
+        "models": {"llm": "extractive", "embeddings": "local"},
+    }
 
 
 async def test_not_ready_names_pending_migrations(make_settings: Callable[..., Settings], empty_database: str) -> None:

@@ -6,7 +6,7 @@ import numpy as np
 
 from docent.retrieval.embeddings import DIMENSIONS, LOCAL_MODEL_NAME, Embedder, create_embedder
 from docent.settings import Settings
-from tests.helpers import ScriptedOpenAI
+from tests.scripted_openai import ScriptedOpenAI
 
 
 async def test_the_local_model_embeds_meaning(embedder: Embedder) -> None:

@@ -48,3 +48,19 @@ class InvalidContent(BadInput):
 class TooLarge(DocentError):
     status = 413
     default_code = "too_large"
+
+
+class TooManyRequests(DocentError):
+    """A per-user limit is spent; `retry_after` says when to try again, in seconds."""
+
+    status = 429
+    default_code = "too_many_requests"
+
+    def __init__(self, detail: str, *, retry_after: int, code: str | None = None) -> None:
+        super().__init__(detail, code=code)
+        self.retry_after = max(1, retry_after)
+
+
+class Unavailable(DocentError):
+    status = 503
+    default_code = "unavailable"

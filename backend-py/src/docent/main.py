@@ -9,16 +9,21 @@ from fastapi import FastAPI
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from docent.api import documents, health, me, search
+from docent.api import documents, health, me, runs, search, threads
 from docent.api.body_limit import BodyLimitMiddleware
 from docent.api.errors import add_exception_handlers
 from docent.api.request_log import RequestLogMiddleware
 from docent.auth import JwksCache, TokenVerifier
-from docent.db.engine import create_engine, create_sessionmaker
+from docent.db.checkpoints import Checkpoints, open_checkpoints
+from docent.db.engine import create_engine, create_sessionmaker, libpq_url
 from docent.db.migrations import Migration, discover
+from docent.graph import build_graph, create_chat_model
+from docent.graph.build import Graph
 from docent.ingestion.worker import IngestionWorker
+from docent.metrics import Metrics
 from docent.retrieval.embeddings import Embedder, create_embedder
 from docent.retrieval.retriever import Retriever
+from docent.runs import RunManager, Tracing
 from docent.settings import Settings
 
 
@@ -30,6 +35,11 @@ class State(TypedDict):
     migrations: list[Migration]
     worker: IngestionWorker
     retriever: Retriever
+    metrics: Metrics
+    graph: Graph
+    checkpoints: Checkpoints
+    runs: RunManager
+    tracing: Tracing | None
 
 
 def build_verifier(settings: Settings, http: httpx.AsyncClient) -> TokenVerifier:
@@ -38,6 +48,16 @@ def build_verifier(settings: Settings, http: httpx.AsyncClient) -> TokenVerifier
         hs256_secret=secret.get_secret_value() if secret else None,
         jwks=JwksCache(settings.jwks_url, http) if settings.jwks_url else None,
         issuer=settings.jwt_issuer,
+    )
+
+
+def build_tracing(settings: Settings) -> Tracing | None:
+    if not settings.langsmith_tracing or settings.langsmith_api_key is None:
+        return None
+    return Tracing(
+        endpoint=settings.langsmith_endpoint,
+        api_key=settings.langsmith_api_key.get_secret_value(),
+        project=settings.langsmith_project,
     )
 
 
@@ -58,6 +78,27 @@ def create_app(settings: Settings, *, embedder: Embedder | None = None) -> FastA
             worker = IngestionWorker(sessions, model)
             await worker.start()
             stack.push_async_callback(worker.stop)
+            metrics = Metrics()
+            retriever = Retriever(model, metrics)
+            checkpoints = await stack.enter_async_context(
+                open_checkpoints(libpq_url(database_url), max_size=settings.database_pool_size)
+            )
+            graph = build_graph(
+                create_chat_model(settings), checkpointer=checkpoints.saver, max_tool_rounds=settings.max_tool_rounds
+            )
+            tracing = build_tracing(settings)
+            if tracing is not None:
+                stack.push_async_callback(tracing.close)
+            runs = RunManager(
+                graph=graph,
+                checkpoints=checkpoints,
+                sessions=sessions,
+                retriever=retriever,
+                settings=settings,
+                metrics=metrics,
+                tracing=tracing,
+            )
+            stack.push_async_callback(runs.stop)
             yield State(
                 settings=settings,
                 engine=engine,
@@ -65,7 +106,12 @@ def create_app(settings: Settings, *, embedder: Embedder | None = None) -> FastA
                 verifier=build_verifier(settings, http),
                 migrations=discover(settings.migrations_dir),
                 worker=worker,
-                retriever=Retriever(model),
+                retriever=retriever,
+                metrics=metrics,
+                graph=graph,
+                checkpoints=checkpoints,
+                runs=runs,
+                tracing=tracing,
             )
 
     app = FastAPI(title="Docent", version="0.1.0", lifespan=lifespan)
@@ -77,4 +123,6 @@ def create_app(settings: Settings, *, embedder: Embedder | None = None) -> FastA
     app.include_router(me.router)
     app.include_router(documents.router)
     app.include_router(search.router)
+    app.include_router(threads.router)
+    app.include_router(runs.router)
     return app

@@ -43,6 +43,23 @@ class Settings(BaseSettings):
     openai_base_url: str | None = None
     openai_embedding_model: str = "text-embedding-3-small"
 
+    # The agent. With neither OPENAI_API_KEY nor OPENAI_BASE_URL, answers are extractive.
+    chat_model: str = "gpt-4o-mini"
+    chat_temperature: float = Field(default=0.1, ge=0, le=2)
+    chat_max_tokens: int = Field(default=1024, ge=16, le=32768)
+    chat_timeout_seconds: float = Field(default=60, gt=0, le=600)
+    chat_max_retries: int = Field(default=1, ge=0, le=10)
+    run_timeout_seconds: float = Field(default=120, gt=0, le=3600)
+    max_tool_rounds: int = Field(default=4, ge=1, le=20)
+    max_message_chars: int = Field(default=16_000, ge=100, le=1_000_000)
+    daily_token_budget: int = Field(default=500_000, ge=0)  # per user; 0 = unlimited
+    runs_per_minute: int = Field(default=20, ge=0)  # per user; 0 = unlimited
+
+    langsmith_tracing: bool = False
+    langsmith_api_key: SecretStr | None = None
+    langsmith_endpoint: str = "https://api.smith.langchain.com"
+    langsmith_project: str = "docent"
+
     @field_validator("log_level", mode="before")
     @classmethod
     def _upper_log_level(cls, value: object) -> object:
@@ -55,7 +72,9 @@ class Settings(BaseSettings):
             return value.strip().rstrip("/") or None
         return value
 
-    @field_validator("database_url", "supabase_jwt_secret", "openai_api_key", "openai_base_url", mode="before")
+    @field_validator(
+        "database_url", "supabase_jwt_secret", "openai_api_key", "openai_base_url", "langsmith_api_key", mode="before"
+    )
     @classmethod
     def _empty_is_unset(cls, value: object) -> object:
         return None if value == "" else value
@@ -67,6 +86,10 @@ class Settings(BaseSettings):
             raise ValueError("SUPABASE_JWT_SECRET must be at least 32 characters")
         if self.embeddings == "openai" and self.openai_api_key is None:
             raise ValueError("EMBEDDINGS=openai needs OPENAI_API_KEY")
+        if self.openai_base_url is not None and not self.openai_base_url.startswith(("http://", "https://")):
+            raise ValueError("OPENAI_BASE_URL must be an http:// or https:// URL")
+        if self.langsmith_tracing and self.langsmith_api_key is None:
+            raise ValueError("LANGSMITH_TRACING=true needs LANGSMITH_API_KEY")
         if self.is_development:
             return self
         if secret is not None and secret.get_secret_value() == LOCAL_JWT_SECRET:
@@ -92,6 +115,11 @@ class Settings(BaseSettings):
         if self.supabase_jwt_secret is None and self.is_development and self.supabase_url is None:
             return SecretStr(LOCAL_JWT_SECRET)
         return self.supabase_jwt_secret
+
+    @property
+    def llm_configured(self) -> bool:
+        """A chat model is configured; without one the agent answers extractively."""
+        return self.openai_api_key is not None or self.openai_base_url is not None
 
     @property
     def jwt_issuer(self) -> str | None:

@@ -1,6 +1,6 @@
 """Typed access to the lifespan's resources, and the per-request user transaction."""
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from typing import Annotated, cast
 
 from fastapi import Depends, Request
@@ -8,12 +8,18 @@ from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from docent.auth import CurrentPrincipal
+from docent.db.checkpoints import Checkpoints
 from docent.db.migrations import Migration
 from docent.db.profiles import ensure_profile
 from docent.db.session import user_transaction
+from docent.graph.build import Graph
 from docent.ingestion.worker import IngestionWorker
+from docent.metrics import Metrics
 from docent.retrieval.retriever import Retriever
+from docent.runs import RunManager, Tracing
 from docent.settings import Settings
+
+_AFTER_COMMIT = "docent.after_commit"
 
 
 def _engine(request: Request) -> AsyncEngine:
@@ -36,11 +42,36 @@ def _retriever(request: Request) -> Retriever:
     return cast(Retriever, request.state.retriever)
 
 
+async def _graph(request: Request) -> Graph:
+    """The compiled graph, once its checkpointer's tables exist (503 while they cannot)."""
+    await cast(Checkpoints, request.state.checkpoints).ensure()
+    return cast(Graph, request.state.graph)
+
+
+def _runs(request: Request) -> RunManager:
+    return cast(RunManager, request.state.runs)
+
+
+def _metrics(request: Request) -> Metrics:
+    return cast(Metrics, request.state.metrics)
+
+
+def _tracing(request: Request) -> Tracing | None:
+    return cast(Tracing | None, request.state.tracing)
+
+
 async def _user_session(request: Request, principal: CurrentPrincipal) -> AsyncIterator[AsyncSession]:
     sessions = cast(async_sessionmaker[AsyncSession], request.state.sessions)
     async with user_transaction(sessions, principal) as session:
         await ensure_profile(session, user_id=principal.user_id, email=principal.email)
         yield session
+    for hook in session.info.pop(_AFTER_COMMIT, []):
+        hook()
+
+
+def after_commit(session: AsyncSession, hook: Callable[[], object]) -> None:
+    """Call `hook` once the request's transaction has committed (never if it rolls back)."""
+    session.info.setdefault(_AFTER_COMMIT, []).append(hook)
 
 
 Engine = Annotated[AsyncEngine, Depends(_engine)]
@@ -48,5 +79,9 @@ ExpectedMigrations = Annotated[list[Migration], Depends(_migrations)]
 AppSettings = Annotated[Settings, Depends(_settings)]
 Worker = Annotated[IngestionWorker, Depends(_worker)]
 AppRetriever = Annotated[Retriever, Depends(_retriever)]
+AgentGraph = Annotated[Graph, Depends(_graph)]
+Runs = Annotated[RunManager, Depends(_runs)]
+AppMetrics = Annotated[Metrics, Depends(_metrics)]
+AppTracing = Annotated[Tracing | None, Depends(_tracing)]
 # scope="function": the transaction commits before the response is sent, never after.
 UserSession = Annotated[AsyncSession, Depends(_user_session, scope="function")]

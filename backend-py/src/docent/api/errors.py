@@ -8,7 +8,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException
 
-from docent.errors import DocentError
+from docent.errors import DocentError, TooManyRequests
 
 
 def error_response(status: int, code: str, detail: str, **extra: object) -> JSONResponse:
@@ -24,7 +24,10 @@ def _challenge(code: str) -> str:
 
 
 async def _domain_error(_: Request, exc: DocentError) -> JSONResponse:
-    return error_response(exc.status, exc.code, exc.detail)
+    response = error_response(exc.status, exc.code, exc.detail)
+    if isinstance(exc, TooManyRequests):
+        response.headers["Retry-After"] = str(exc.retry_after)
+    return response
 
 
 async def _validation_error(_: Request, exc: RequestValidationError) -> JSONResponse:

@@ -6,9 +6,9 @@ from uuid import UUID
 from fastapi import APIRouter
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from docent.api.deps import UserSession
+from docent.api.deps import AgentGraph, AppSettings, Runs, UserSession
 from docent.auth import CurrentPrincipal
-from docent.db import documents, profiles
+from docent.db import documents, profiles, runs, threads
 from docent.db.models import Profile
 from docent.errors import NotFound
 
@@ -25,6 +25,23 @@ class ProfileOut(BaseModel):
     updated_at: datetime
 
 
+class Tokens(BaseModel):
+    input_tokens: int
+    output_tokens: int
+    runs: int
+
+
+class Usage(BaseModel):
+    today: Tokens
+    total: Tokens
+    daily_token_budget: int | None  # None: unlimited
+    runs_per_minute: int | None
+
+
+class MeOut(ProfileOut):
+    usage: Usage
+
+
 class ProfileUpdate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -36,9 +53,18 @@ class ProfileUpdate(BaseModel):
         return (value or "").strip() or None
 
 
-@router.get("/me", response_model=ProfileOut)
-async def read_me(principal: CurrentPrincipal, session: UserSession) -> Profile:
-    return _found(await profiles.get_profile(session, user_id=principal.user_id))
+@router.get("/me", response_model=MeOut)
+async def read_me(principal: CurrentPrincipal, session: UserSession, settings: AppSettings) -> MeOut:
+    """The profile, and token usage (UTC days) against the caller's limits."""
+    profile = _found(await profiles.get_profile(session, user_id=principal.user_id))
+    usage = await runs.usage_summary(session, today=runs.utc_today())
+    limits = {
+        "daily_token_budget": settings.daily_token_budget or None,
+        "runs_per_minute": settings.runs_per_minute or None,
+    }
+    return MeOut.model_validate(
+        ProfileOut.model_validate(profile).model_dump() | {"usage": Usage.model_validate(usage | limits)}
+    )
 
 
 @router.patch("/me", response_model=ProfileOut)
@@ -47,10 +73,18 @@ async def update_me(body: ProfileUpdate, principal: CurrentPrincipal, session: U
 
 
 @router.delete("/me/data", status_code=204)
-async def erase_my_data(principal: CurrentPrincipal, session: UserSession) -> None:
-    """Erase everything the caller owns: documents (with chunks and sources) and the profile.
+async def erase_my_data(principal: CurrentPrincipal, session: UserSession, graph: AgentGraph, manager: Runs) -> None:
+    """Erase everything the caller owns: threads (with runs, feedback and checkpoints),
+    documents (with chunks and sources) and the profile. Daily token usage is kept, so that
+    erasing cannot reset the budget.
 
     The account itself belongs to Supabase Auth; the next request starts a fresh profile."""
+    owned = await threads.thread_ids(session)
+    for thread_id in owned:  # first, or a finishing run would wait on rows this transaction deletes
+        await manager.cancel_thread(thread_id)
+    await threads.delete_all_threads(session)
+    for thread_id in owned:
+        await graph.checkpointer.adelete_thread(str(thread_id))  # type: ignore[union-attr]
     await documents.delete_all_documents(session, user_id=principal.user_id)
     await profiles.delete_profile(session, user_id=principal.user_id)
 

@@ -46,18 +46,31 @@ class RequestLogMiddleware:
             log.exception("unhandled_error", extra={"path": scope["path"], "request_id": request_id})
             await _send_internal_error(send_with_id)
         finally:
+            duration = time.perf_counter() - started
+            _observe(scope, status, duration)
             log.info(
                 "request",
                 extra={
                     "method": scope["method"],
                     "path": scope["path"],
                     "status": status,
-                    "duration_ms": round((time.perf_counter() - started) * 1000, 2),
+                    "duration_ms": round(duration * 1000, 2),
                     "request_id": request_id,
                     "user_id": scope.get("state", {}).get("user_id"),
                 },
             )
             request_id_var.reset(token)
+
+
+def _observe(scope: Scope, status: int | None, seconds: float) -> None:
+    metrics = scope.get("state", {}).get("metrics")
+    if metrics is None:
+        return
+    # The route template, not the path: one series per route, whatever the ids in it.
+    route = getattr(scope.get("route"), "path", None) or "unmatched"
+    method = scope["method"]
+    metrics.requests.labels(method, route, str(status or 500)).inc()
+    metrics.request_seconds.labels(method, route).observe(seconds)
 
 
 async def _send_internal_error(send: Send) -> None:

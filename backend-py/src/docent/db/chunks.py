@@ -9,7 +9,7 @@ from collections.abc import Sequence
 from typing import Protocol
 from uuid import UUID
 
-from sqlalchemy import text
+from sqlalchemy import func, text
 from sqlmodel import col, delete, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -94,3 +94,23 @@ async def set_embeddings(
 ) -> None:
     parameters = {"ids": list(chunk_ids), "embeddings": [vector_literal(v) for v in embeddings], "model": model}
     await (await session.connection()).execute(_RE_EMBED, parameters)
+
+
+async def chunks_by_ids(session: AsyncSession, *, chunk_ids: Sequence[UUID]) -> list[Chunk]:
+    """The caller's chunks among `chunk_ids` (RLS drops the others), in no particular order."""
+    statement = select(Chunk).where(col(Chunk.id).in_(list(chunk_ids)))
+    return list((await session.exec(statement)).all())
+
+
+async def section_chunks(
+    session: AsyncSession, *, document_id: UUID, heading: str | None, start: int, limit: int
+) -> list[Chunk]:
+    """Consecutive chunks of one document: those under `heading` (any level, case-insensitive),
+    else those from ordinal `start`."""
+    statement = select(Chunk).where(col(Chunk.document_id) == document_id)
+    if heading:
+        pattern = "%" + heading.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+        statement = statement.where(func.array_to_string(col(Chunk.heading_path), " \x1f ").ilike(pattern))
+    else:
+        statement = statement.where(col(Chunk.ordinal) >= start)
+    return list((await session.exec(statement.order_by(col(Chunk.ordinal)).limit(limit))).all())

@@ -1,12 +1,12 @@
 """SQLModel tables mirroring `supabase/migrations` (a test fails when the two drift)."""
 
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 from uuid import UUID, uuid4
 
 from pgvector.sqlalchemy import Vector
-from sqlalchemy import BigInteger, Column, Computed, DateTime, LargeBinary, Text, func
-from sqlalchemy.dialects.postgresql import ARRAY, TSVECTOR
+from sqlalchemy import BigInteger, Column, Computed, Date, DateTime, Float, LargeBinary, Text, func
+from sqlalchemy.dialects.postgresql import ARRAY, JSONB, TSVECTOR
 from sqlmodel import Field, SQLModel
 
 EMBEDDING_DIMENSIONS = 384
@@ -68,3 +68,59 @@ class Chunk(SQLModel, table=True):
     embedding: list[float] | None = Field(default=None, sa_column=Column(Vector(EMBEDDING_DIMENSIONS), nullable=True))
     embedding_model: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
     created_at: datetime | None = _timestamp()
+
+
+class Thread(SQLModel, table=True):
+    __tablename__ = "threads"
+
+    id: UUID = Field(default_factory=uuid4, primary_key=True)
+    user_id: UUID
+    title: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
+    status: str = "idle"
+    metadata_: dict[str, Any] = Field(
+        default_factory=dict, sa_column=Column("metadata", JSONB, nullable=False, server_default="{}")
+    )
+    locked_until: datetime | None = Field(default=None, sa_column=Column(DateTime(timezone=True), nullable=True))
+    created_at: datetime | None = _timestamp()
+    updated_at: datetime | None = _timestamp()
+
+
+class Run(SQLModel, table=True):
+    __tablename__ = "runs"
+
+    id: UUID = Field(primary_key=True)
+    thread_id: UUID
+    user_id: UUID
+    assistant_id: str
+    status: str = "pending"
+    multitask_strategy: str = "reject"
+    metadata_: dict[str, Any] = Field(
+        default_factory=dict, sa_column=Column("metadata", JSONB, nullable=False, server_default="{}")
+    )
+    error: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
+    input_tokens: int = 0
+    output_tokens: int = 0
+    created_at: datetime | None = _timestamp()
+    updated_at: datetime | None = _timestamp()
+
+
+class RunFeedback(SQLModel, table=True):
+    __tablename__ = "run_feedback"
+
+    id: UUID = Field(default_factory=uuid4, primary_key=True)
+    run_id: UUID
+    user_id: UUID
+    key: str
+    score: float | None = Field(default=None, sa_column=Column(Float, nullable=True))
+    comment: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
+    created_at: datetime | None = _timestamp()
+
+
+class UsageDaily(SQLModel, table=True):
+    __tablename__ = "usage_daily"
+
+    user_id: UUID = Field(primary_key=True)
+    day: date = Field(sa_column=Column(Date, primary_key=True))
+    input_tokens: int = Field(default=0, sa_column=Column(BigInteger, nullable=False))
+    output_tokens: int = Field(default=0, sa_column=Column(BigInteger, nullable=False))
+    runs: int = 0

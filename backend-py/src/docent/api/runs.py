@@ -1,0 +1,224 @@
+"""Runs in the LangGraph Agent Server's shapes: stream, wait, create in the background,
+list, get, cancel, join, and feedback on a run."""
+
+import asyncio
+from typing import Annotated, Any, cast
+from uuid import UUID, uuid4
+
+from fastapi import APIRouter, Query, Response
+from fastapi.responses import StreamingResponse
+
+from docent.api import sse
+from docent.api.agent_schemas import FeedbackCreate, RunCreate, run_json
+from docent.api.deps import AgentGraph, AppSettings, AppTracing, Runs, UserSession, after_commit
+from docent.api.threads import owned_thread
+from docent.auth import CurrentPrincipal
+from docent.db import runs as runs_db
+from docent.db import threads as threads_db
+from docent.db.models import RunFeedback
+from docent.errors import InvalidContent, NotFound
+from docent.graph import GRAPH_ID
+from docent.runs import LiveRun, RunSpec
+from docent.runs.live import Event
+from docent.runs.manager import Strategy
+from docent.settings import Settings
+
+router = APIRouter(tags=["runs"])
+RUN_NOT_FOUND = "Run not found"
+
+
+def _spec(thread_id: UUID, body: RunCreate, settings: Settings) -> RunSpec:
+    if body.assistant_id != GRAPH_ID:
+        raise NotFound("Thread or assistant not found.", code="assistant_not_found")
+    question = body.input.messages[0].text()
+    if not question.strip():
+        raise InvalidContent("The message is empty.", code="empty_message")
+    if len(question) > settings.max_message_chars:
+        raise InvalidContent(
+            f"The message has {len(question)} characters; at most {settings.max_message_chars} are accepted.",
+            code="message_too_long",
+        )
+    return RunSpec(
+        thread_id=thread_id,
+        question=question,
+        stream_modes=body.stream_modes(),
+        strategy=cast(Strategy, body.multitask_strategy),  # the schema refuses rollback
+        metadata=body.metadata,
+    )
+
+
+async def _start(
+    *,
+    thread_id: UUID,
+    body: RunCreate,
+    principal: CurrentPrincipal,
+    session: UserSession,
+    runs: Runs,
+    settings: Settings,
+) -> tuple[dict[str, Any], LiveRun, asyncio.Queue[Event | None]]:
+    spec = _spec(thread_id, body, settings)
+    if body.if_not_exists == "create" and await threads_db.get_thread(session, thread_id=thread_id) is None:
+        await threads_db.create_thread(session, thread_id=thread_id, user_id=principal.user_id, metadata={})
+    run, live = await runs.admit(session, user_id=principal.user_id, spec=spec, run_id=uuid4())
+    queue = live.listen()
+    after_commit(session, lambda: runs.launch(live, spec))
+    return run_json(run), live, queue
+
+
+def _location(thread_id: UUID, run_id: UUID | str) -> dict[str, str]:
+    return {"Content-Location": f"/threads/{thread_id}/runs/{run_id}"}
+
+
+@router.post("/threads/{thread_id}/runs/stream")
+async def stream_run(
+    *,
+    thread_id: UUID,
+    body: RunCreate,
+    principal: CurrentPrincipal,
+    session: UserSession,
+    runs: Runs,
+    settings: AppSettings,
+) -> StreamingResponse:
+    run, live, queue = await _start(
+        thread_id=thread_id, body=body, principal=principal, session=session, runs=runs, settings=settings
+    )
+    return StreamingResponse(
+        sse.event_stream(live, queue, cancel_on_disconnect=body.on_disconnect == "cancel"),
+        media_type="text/event-stream",
+        headers=sse.SSE_HEADERS | _location(thread_id, run["run_id"]),
+    )
+
+
+@router.post("/threads/{thread_id}/runs/wait")
+async def wait_run(
+    *,
+    thread_id: UUID,
+    body: RunCreate,
+    principal: CurrentPrincipal,
+    session: UserSession,
+    runs: Runs,
+    settings: AppSettings,
+) -> StreamingResponse:
+    run, live, queue = await _start(
+        thread_id=thread_id, body=body, principal=principal, session=session, runs=runs, settings=settings
+    )
+    return StreamingResponse(
+        sse.final_json(live, queue), media_type="application/json", headers=_location(thread_id, run["run_id"])
+    )
+
+
+@router.post("/threads/{thread_id}/runs")
+async def create_run(
+    *,
+    thread_id: UUID,
+    body: RunCreate,
+    principal: CurrentPrincipal,
+    session: UserSession,
+    runs: Runs,
+    settings: AppSettings,
+    response: Response,
+) -> dict[str, Any]:
+    run, live, queue = await _start(
+        thread_id=thread_id, body=body, principal=principal, session=session, runs=runs, settings=settings
+    )
+    live.unlisten(queue)
+    response.headers.update(_location(thread_id, run["run_id"]))
+    return run
+
+
+@router.get("/threads/{thread_id}/runs")
+async def list_runs(
+    *,
+    thread_id: UUID,
+    session: UserSession,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 10,
+    offset: Annotated[int, Query(ge=0)] = 0,
+    status: runs_db.RunStatus | None = None,
+) -> list[dict[str, Any]]:
+    await owned_thread(session, thread_id)
+    found = await runs_db.list_runs(session, thread_id=thread_id, status=status, limit=limit, offset=offset)
+    return [run_json(run) for run in found]
+
+
+@router.get("/threads/{thread_id}/runs/{run_id}")
+async def get_run(thread_id: UUID, run_id: UUID, session: UserSession) -> dict[str, Any]:
+    await owned_thread(session, thread_id)
+    run = await runs_db.get_run(session, thread_id=thread_id, run_id=run_id)
+    if run is None:
+        raise NotFound(RUN_NOT_FOUND, code="run_not_found")
+    return run_json(run)
+
+
+@router.post("/threads/{thread_id}/runs/{run_id}/cancel", status_code=202)
+async def cancel_run(
+    *,
+    thread_id: UUID,
+    run_id: UUID,
+    session: UserSession,
+    runs: Runs,
+    wait: Annotated[bool, Query()] = False,
+    action: Annotated[str, Query(pattern="^(interrupt|rollback)$")] = "interrupt",
+) -> Response:
+    await owned_thread(session, thread_id)
+    run = await runs_db.get_run(session, thread_id=thread_id, run_id=run_id)
+    live = runs.live(run_id)
+    if run is None or live is None or run.status in runs_db.FINISHED:
+        raise NotFound("No matching runs to cancel: the run does not exist or has finished.", code="run_not_found")
+    if action == "rollback":
+        raise InvalidContent("action 'rollback' is not supported; use interrupt", code="unsupported")
+    live.cancel()
+    if not wait:
+        return Response(status_code=202)
+    await live.done.wait()
+    return Response(sse.dumps_final(live), media_type="application/json")
+
+
+@router.get("/threads/{thread_id}/runs/{run_id}/join")
+async def join_run(thread_id: UUID, run_id: UUID, session: UserSession, runs: Runs, graph: AgentGraph) -> Response:
+    await owned_thread(session, thread_id)
+    run = await runs_db.get_run(session, thread_id=thread_id, run_id=run_id)
+    if run is None:
+        raise NotFound(RUN_NOT_FOUND, code="run_not_found")
+    live = runs.live(run_id)
+    if live is not None:
+        queue: Any = live.listen()
+        return StreamingResponse(sse.final_json(live, queue), media_type="application/json")
+    if run.error:
+        return Response(
+            sse.dumps({"__error__": {"error": run.status, "message": run.error}}), media_type="application/json"
+        )
+    snapshot = await graph.aget_state({"configurable": {"thread_id": str(thread_id)}})
+    return Response(sse.dumps(snapshot.values), media_type="application/json")
+
+
+@router.post("/threads/{thread_id}/runs/{run_id}/feedback", status_code=201)
+async def add_feedback(
+    *,
+    thread_id: UUID,
+    run_id: UUID,
+    body: FeedbackCreate,
+    principal: CurrentPrincipal,
+    session: UserSession,
+    tracing: AppTracing,
+) -> dict[str, Any]:
+    await owned_thread(session, thread_id)
+    if await runs_db.get_run(session, thread_id=thread_id, run_id=run_id) is None:
+        raise NotFound(RUN_NOT_FOUND, code="run_not_found")
+    feedback = await runs_db.add_feedback(
+        session,
+        feedback=RunFeedback(
+            run_id=run_id, user_id=principal.user_id, key=body.key, score=body.score, comment=body.comment
+        ),
+    )
+    sent = tracing is not None and await tracing.send_feedback(
+        run_id=run_id, key=body.key, score=body.score, comment=body.comment
+    )
+    return {
+        "id": str(feedback.id),
+        "run_id": str(run_id),
+        "key": feedback.key,
+        "score": feedback.score,
+        "comment": feedback.comment,
+        "created_at": feedback.created_at.isoformat() if feedback.created_at else None,
+        "sent_to_langsmith": sent,
+    }

@@ -1,0 +1,138 @@
+"""Threads in the LangGraph Agent Server's shapes: create, search, get, update, delete, and
+their state and history, read from the checkpointer once the thread's row (under RLS) is found."""
+
+from typing import Annotated, Any
+from uuid import UUID, uuid4
+
+from fastapi import APIRouter, Query, Response
+from langchain_core.runnables import RunnableConfig
+
+from docent.api.agent_schemas import HistoryQuery, ThreadCreate, ThreadPatch, ThreadSearch, state_json, thread_json
+from docent.api.deps import AgentGraph, Runs, UserSession
+from docent.auth import CurrentPrincipal
+from docent.db import threads
+from docent.db.models import Thread
+from docent.errors import Conflict, NotFound
+from docent.graph.build import Graph
+
+router = APIRouter(tags=["threads"])
+
+
+def _config(thread_id: UUID, checkpoint_id: str | None = None) -> RunnableConfig:
+    configurable: dict[str, Any] = {"thread_id": str(thread_id)}
+    if checkpoint_id:
+        configurable["checkpoint_id"] = checkpoint_id
+    return RunnableConfig(configurable=configurable)
+
+
+async def owned_thread(session: UserSession, thread_id: UUID) -> Thread:
+    thread = await threads.get_thread(session, thread_id=thread_id)
+    if thread is None:
+        raise NotFound(f"Thread with ID {thread_id} not found", code="thread_not_found")
+    return thread
+
+
+async def _values(graph: Graph, thread_id: UUID) -> dict[str, Any] | None:
+    snapshot = await graph.aget_state(_config(thread_id))
+    return state_json(snapshot)["values"] if snapshot.values else None
+
+
+@router.post("/threads")
+async def create_thread(body: ThreadCreate, principal: CurrentPrincipal, session: UserSession) -> dict[str, Any]:
+    thread_id = body.thread_id or uuid4()
+    thread = await threads.create_thread(
+        session, thread_id=thread_id, user_id=principal.user_id, metadata=body.metadata
+    )
+    if thread is not None:
+        return thread_json(thread)
+    existing = await threads.get_thread(session, thread_id=thread_id)
+    if existing is not None and body.if_exists == "do_nothing":
+        return thread_json(existing)
+    raise Conflict(f"Thread with ID {thread_id} already exists", code="thread_exists")
+
+
+@router.post("/threads/search")
+async def search_threads(body: ThreadSearch, session: UserSession, response: Response) -> list[dict[str, Any]]:
+    found = await threads.search_threads(
+        session,
+        metadata=body.metadata,
+        status=body.status,
+        ids=body.ids,
+        limit=body.limit,
+        offset=body.offset,
+        sort_by="updated_at" if body.sort_by == "state_updated_at" else body.sort_by,
+        descending=body.sort_order == "desc",
+    )
+    response.headers["X-Pagination-Total"] = str(
+        await threads.count_threads(session, metadata=body.metadata, status=body.status)
+    )
+    return [thread_json(thread) for thread in found]
+
+
+@router.get("/threads/{thread_id}")
+async def get_thread(thread_id: UUID, session: UserSession, graph: AgentGraph) -> dict[str, Any]:
+    thread = await owned_thread(session, thread_id)
+    return thread_json(thread, values=await _values(graph, thread_id))
+
+
+@router.patch("/threads/{thread_id}")
+async def update_thread(thread_id: UUID, body: ThreadPatch, session: UserSession) -> dict[str, Any]:
+    thread = await threads.update_thread(session, thread_id=thread_id, metadata=body.metadata)
+    if thread is None:
+        raise NotFound(f"Thread with ID {thread_id} not found", code="thread_not_found")
+    return thread_json(thread)
+
+
+@router.delete("/threads/{thread_id}", status_code=204)
+async def delete_thread(thread_id: UUID, session: UserSession, graph: AgentGraph, runs: Runs) -> Response:
+    await owned_thread(session, thread_id)
+    await runs.cancel_thread(thread_id)
+    await threads.delete_thread(session, thread_id=thread_id)
+    await graph.checkpointer.adelete_thread(str(thread_id))  # type: ignore[union-attr]
+    return Response(status_code=204)
+
+
+@router.get("/threads/{thread_id}/state")
+async def get_state(thread_id: UUID, session: UserSession, graph: AgentGraph) -> dict[str, Any]:
+    await owned_thread(session, thread_id)
+    return state_json(await graph.aget_state(_config(thread_id)))
+
+
+@router.get("/threads/{thread_id}/state/{checkpoint_id}")
+async def get_state_at(thread_id: UUID, checkpoint_id: str, session: UserSession, graph: AgentGraph) -> dict[str, Any]:
+    await owned_thread(session, thread_id)
+    snapshot = await graph.aget_state(_config(thread_id, checkpoint_id))
+    if not snapshot.values and snapshot.created_at is None:
+        raise NotFound(f"Checkpoint {checkpoint_id} not found", code="checkpoint_not_found")
+    return state_json(snapshot)
+
+
+async def _history(graph: Graph, thread_id: UUID, query: HistoryQuery) -> list[dict[str, Any]]:
+    before = query.before_id()
+    snapshots = graph.aget_state_history(
+        _config(thread_id),
+        limit=query.limit,
+        before=_config(thread_id, before) if before else None,
+        filter=query.metadata,
+    )
+    return [state_json(snapshot) async for snapshot in snapshots]
+
+
+@router.post("/threads/{thread_id}/history")
+async def post_history(
+    thread_id: UUID, body: HistoryQuery, session: UserSession, graph: AgentGraph
+) -> list[dict[str, Any]]:
+    await owned_thread(session, thread_id)
+    return await _history(graph, thread_id, body)
+
+
+@router.get("/threads/{thread_id}/history")
+async def get_history(
+    thread_id: UUID,
+    session: UserSession,
+    graph: AgentGraph,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 10,
+    before: str | None = None,
+) -> list[dict[str, Any]]:
+    await owned_thread(session, thread_id)
+    return await _history(graph, thread_id, HistoryQuery(limit=limit, before=before))

@@ -1,0 +1,89 @@
+"""LangGraph's Postgres checkpointer, on its own pool, in the `langgraph` schema.
+
+The schema is created by the migrations and granted to no user role: the Data API cannot
+expose it and RLS'd roles cannot read it. Threads are reached only after their `threads`
+row (under RLS) has been found. The pool checks each connection before lending it, so a
+restarted database costs nothing but a reconnect; prepared statements are off for
+PgBouncer-style poolers. The `search_path` is set per connection, which needs a session
+(direct, or Supabase's session pooler): see the README's deployment notes.
+
+The checkpointer's own tables are set up at start-up when the database allows, else on
+first use: the service starts (and `/health/ready` explains) while the database is down or
+not yet migrated.
+"""
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+import psycopg
+from langgraph.checkpoint.postgres.aio import AsyncPostgresSaver
+from psycopg import AsyncConnection
+from psycopg.rows import dict_row
+from psycopg_pool import AsyncConnectionPool, PoolTimeout
+
+from docent.errors import Unavailable
+
+SCHEMA = "langgraph"
+SETUP_TIMEOUT_SECONDS = 5.0
+STARTUP_SETUP_SECONDS = 2.0  # a database that is up answers in milliseconds
+logger = logging.getLogger(__name__)
+
+
+async def _configure(connection: AsyncConnection[Any]) -> None:
+    await connection.execute(f"set search_path to {SCHEMA}")
+
+
+class Checkpoints:
+    """The saver, and whether its tables are known to exist."""
+
+    def __init__(self, pool: AsyncConnectionPool[AsyncConnection[Any]]) -> None:
+        self.saver = AsyncPostgresSaver(pool)
+        self._ready = False
+        self._lock = asyncio.Lock()
+
+    async def ensure(self, *, within: float = SETUP_TIMEOUT_SECONDS) -> None:
+        """Create the checkpointer's tables once; `Unavailable` while the database cannot."""
+        if self._ready:
+            return
+        async with self._lock:
+            try:
+                async with asyncio.timeout(within):
+                    await self._setup_once()
+            except (psycopg.Error, PoolTimeout, TimeoutError) as error:
+                raise Unavailable(
+                    "Conversation storage is unavailable: the database is unreachable or not migrated.",
+                    code="checkpoints_unavailable",
+                ) from error
+
+    async def _setup_once(self) -> None:
+        if not self._ready:  # another request may have set it up while this one waited
+            await self.saver.setup()
+            self._ready = True
+
+
+@asynccontextmanager
+async def open_checkpoints(conninfo: str, *, max_size: int) -> AsyncIterator[Checkpoints]:
+    pool: AsyncConnectionPool[AsyncConnection[Any]] = AsyncConnectionPool(
+        conninfo,
+        min_size=1,
+        max_size=max_size,
+        kwargs={"autocommit": True, "prepare_threshold": None, "row_factory": dict_row},
+        configure=_configure,
+        check=AsyncConnectionPool.check_connection,
+        timeout=SETUP_TIMEOUT_SECONDS,
+        open=False,
+        name="checkpoints",
+    )
+    await pool.open(wait=False)
+    checkpoints = Checkpoints(pool)
+    try:
+        await checkpoints.ensure(within=STARTUP_SETUP_SECONDS)
+    except Unavailable:
+        logger.warning("checkpointer not set up at start-up; retrying on first use", exc_info=True)
+    try:
+        yield checkpoints
+    finally:
+        await pool.close()

@@ -1,0 +1,117 @@
+"""Runs gateway: each agent run on a thread, its outcome and tokens; feedback; daily usage."""
+
+from datetime import UTC, date, datetime, timedelta
+from typing import Any, Literal
+from uuid import UUID
+
+from sqlalchemy import func
+from sqlalchemy.dialects.postgresql import insert
+from sqlmodel import col, select, update
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from docent.db.models import Run, RunFeedback, UsageDaily
+
+RunStatus = Literal["pending", "running", "success", "error", "timeout", "interrupted"]
+FINISHED: frozenset[str] = frozenset({"success", "error", "timeout", "interrupted"})
+
+
+async def create_run(session: AsyncSession, *, run: Run) -> Run:
+    session.add(run)
+    await session.flush()
+    return run
+
+
+async def get_run(session: AsyncSession, *, thread_id: UUID, run_id: UUID) -> Run | None:
+    statement = (
+        select(Run)
+        .where(col(Run.id) == run_id, col(Run.thread_id) == thread_id)
+        .execution_options(populate_existing=True)
+    )
+    return (await session.exec(statement)).one_or_none()
+
+
+async def list_runs(
+    session: AsyncSession, *, thread_id: UUID, status: RunStatus | None, limit: int, offset: int
+) -> list[Run]:
+    statement = select(Run).where(col(Run.thread_id) == thread_id)
+    if status is not None:
+        statement = statement.where(col(Run.status) == status)
+    statement = statement.order_by(col(Run.created_at).desc(), col(Run.id)).limit(limit).offset(offset)
+    return list((await session.exec(statement)).all())
+
+
+async def finish_run(
+    session: AsyncSession, *, run_id: UUID, status: RunStatus, error: str | None, input_tokens: int, output_tokens: int
+) -> None:
+    statement = (
+        update(Run)
+        .where(col(Run.id) == run_id)
+        .values(
+            status=status,
+            error=error,
+            input_tokens=input_tokens,
+            output_tokens=output_tokens,
+            updated_at=func.now(),
+        )
+    )
+    await session.exec(statement)
+
+
+async def set_run_status(session: AsyncSession, *, run_id: UUID, status: RunStatus) -> None:
+    await session.exec(update(Run).where(col(Run.id) == run_id).values(status=status, updated_at=func.now()))
+
+
+async def oldest_recent_run(session: AsyncSession, *, window: timedelta, limit: int) -> datetime | None:
+    """When `limit` runs fall in the last `window`, the oldest of them (it frees a slot first)."""
+    recent = (
+        select(col(Run.created_at))
+        .where(col(Run.created_at) > func.now() - window)
+        .order_by(col(Run.created_at).desc())
+        .limit(limit)
+        .subquery()
+    )
+    statement = select(func.min(recent.c.created_at), func.count())
+    oldest, count = (await session.exec(statement)).one()
+    return oldest if count >= limit else None
+
+
+async def add_usage(session: AsyncSession, *, user_id: UUID, day: date, input_tokens: int, output_tokens: int) -> None:
+    statement = insert(UsageDaily).values(
+        user_id=user_id, day=day, input_tokens=input_tokens, output_tokens=output_tokens, runs=1
+    )
+    statement = statement.on_conflict_do_update(
+        index_elements=["user_id", "day"],
+        set_={
+            "input_tokens": UsageDaily.input_tokens + statement.excluded.input_tokens,
+            "output_tokens": UsageDaily.output_tokens + statement.excluded.output_tokens,
+            "runs": UsageDaily.runs + 1,
+        },
+    )
+    await session.exec(statement)
+
+
+async def usage_summary(session: AsyncSession, *, today: date) -> dict[str, Any]:
+    """The caller's tokens and runs today and in all, from their daily rows."""
+    totals = select(
+        func.coalesce(func.sum(UsageDaily.input_tokens), 0),
+        func.coalesce(func.sum(UsageDaily.output_tokens), 0),
+        func.coalesce(func.sum(UsageDaily.runs), 0),
+    )
+    today_row = (await session.exec(totals.where(col(UsageDaily.day) == today))).one()
+    total_row = (await session.exec(totals)).one()
+    keys = ("input_tokens", "output_tokens", "runs")
+    return {
+        "today": dict(zip(keys, map(int, today_row), strict=True)),
+        "total": dict(zip(keys, map(int, total_row), strict=True)),
+    }
+
+
+async def add_feedback(session: AsyncSession, *, feedback: RunFeedback) -> RunFeedback:
+    session.add(feedback)
+    await session.flush()
+    await session.refresh(feedback)
+    return feedback
+
+
+def utc_today() -> date:
+    return datetime.now(UTC).date()

@@ -1,0 +1,129 @@
+"""Threads gateway: a conversation's owner, title, status and the lease of its running run.
+
+Every function runs in a user transaction, so RLS limits it to the caller's threads: another
+user's thread is indistinguishable from a missing one.
+"""
+
+from datetime import timedelta
+from typing import Any, Literal
+from uuid import UUID
+
+from sqlalchemy import func, or_
+from sqlalchemy.dialects.postgresql import insert
+from sqlmodel import col, delete, select, update
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from docent.db.models import Thread
+
+ThreadStatus = Literal["idle", "busy", "interrupted", "error"]
+SortBy = Literal["thread_id", "status", "created_at", "updated_at"]
+_SORT_COLUMNS = {"thread_id": Thread.id, "status": Thread.status, "created_at": Thread.created_at}
+
+
+async def create_thread(
+    session: AsyncSession, *, thread_id: UUID, user_id: UUID, metadata: dict[str, Any]
+) -> Thread | None:
+    """The new thread, or None when the id is taken (by the caller or anyone else)."""
+    statement = (
+        insert(Thread)
+        .values(id=thread_id, user_id=user_id, metadata=metadata)
+        .on_conflict_do_nothing(index_elements=["id"])
+        .returning(col(Thread.id))
+    )
+    if (await session.exec(statement)).one_or_none() is None:
+        return None
+    return await get_thread(session, thread_id=thread_id)
+
+
+async def get_thread(session: AsyncSession, *, thread_id: UUID) -> Thread | None:
+    result = await session.exec(
+        select(Thread).where(col(Thread.id) == thread_id).execution_options(populate_existing=True)
+    )
+    return result.one_or_none()
+
+
+async def search_threads(
+    session: AsyncSession,
+    *,
+    metadata: dict[str, Any],
+    status: ThreadStatus | None,
+    ids: list[UUID] | None,
+    limit: int,
+    offset: int,
+    sort_by: SortBy,
+    descending: bool,
+) -> list[Thread]:
+    column = _SORT_COLUMNS.get(sort_by, Thread.updated_at)
+    statement = select(Thread)
+    if metadata:
+        statement = statement.where(col(Thread.metadata_).contains(metadata))
+    if status is not None:
+        statement = statement.where(col(Thread.status) == status)
+    if ids is not None:
+        statement = statement.where(col(Thread.id).in_(ids))
+    order = col(column).desc() if descending else col(column).asc()
+    statement = statement.order_by(order, col(Thread.id)).limit(limit).offset(offset)
+    return list((await session.exec(statement)).all())
+
+
+async def count_threads(session: AsyncSession, *, metadata: dict[str, Any], status: ThreadStatus | None) -> int:
+    statement = select(func.count()).select_from(Thread)
+    if metadata:
+        statement = statement.where(col(Thread.metadata_).contains(metadata))
+    if status is not None:
+        statement = statement.where(col(Thread.status) == status)
+    return (await session.exec(statement)).one()
+
+
+async def update_thread(
+    session: AsyncSession, *, thread_id: UUID, metadata: dict[str, Any] | None = None, title: str | None = None
+) -> Thread | None:
+    values: dict[str, Any] = {"updated_at": func.now()}
+    if metadata is not None:
+        values["metadata"] = Thread.metadata_.op("||")(metadata)  # type: ignore[attr-defined]
+    if title is not None:
+        values["title"] = title
+    statement = update(Thread).where(col(Thread.id) == thread_id).values(values).returning(col(Thread.id))
+    if (await session.exec(statement)).one_or_none() is None:
+        return None
+    return await get_thread(session, thread_id=thread_id)
+
+
+async def delete_thread(session: AsyncSession, *, thread_id: UUID) -> bool:
+    statement = delete(Thread).where(col(Thread.id) == thread_id).returning(col(Thread.id))
+    return (await session.exec(statement)).one_or_none() is not None
+
+
+async def thread_ids(session: AsyncSession) -> list[UUID]:
+    return list((await session.exec(select(col(Thread.id)))).all())
+
+
+async def delete_all_threads(session: AsyncSession) -> None:
+    await session.exec(delete(Thread))
+
+
+async def acquire_thread(session: AsyncSession, *, thread_id: UUID, lease: timedelta) -> bool:
+    """Mark the thread busy for one run; False while another run holds an unexpired lease."""
+    statement = (
+        update(Thread)
+        .where(col(Thread.id) == thread_id)
+        .where(or_(col(Thread.status) != "busy", col(Thread.locked_until) < func.now()))
+        .values(status="busy", locked_until=func.now() + lease, updated_at=func.now())
+        .returning(col(Thread.id))
+    )
+    return (await session.exec(statement)).one_or_none() is not None
+
+
+async def release_thread(session: AsyncSession, *, thread_id: UUID, status: ThreadStatus) -> None:
+    values = {"status": status, "locked_until": None, "updated_at": func.now()}
+    await session.exec(update(Thread).where(col(Thread.id) == thread_id).values(values))
+
+
+async def name_thread(session: AsyncSession, *, thread_id: UUID, title: str) -> None:
+    """The first question names the thread; later ones never rename it."""
+    statement = (
+        update(Thread)
+        .where(col(Thread.id) == thread_id, col(Thread.title).is_(None))
+        .values(title=title, updated_at=func.now())
+    )
+    await session.exec(statement)

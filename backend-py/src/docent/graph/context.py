@@ -1,0 +1,18 @@
+"""What one run needs beyond its state: who is asking, and how to reach their documents."""
+
+from dataclasses import dataclass
+from uuid import UUID
+
+from sqlalchemy.ext.asyncio import async_sessionmaker
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from docent.retrieval.retriever import Retriever
+
+
+@dataclass(frozen=True, slots=True)
+class RunContext:
+    """LangGraph's runtime context: per run, never checkpointed, never traced."""
+
+    user_id: UUID
+    sessions: async_sessionmaker[AsyncSession]
+    retriever: Retriever

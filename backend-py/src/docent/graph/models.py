@@ -1,0 +1,125 @@
+"""The chat-model factory: an OpenAI-compatible model when one is configured, else extractive."""
+
+import hashlib
+import json
+import re
+from collections.abc import AsyncIterator, Iterator, Sequence
+from typing import Any
+
+from langchain_core.callbacks import AsyncCallbackManagerForLLMRun, CallbackManagerForLLMRun
+from langchain_core.language_models import BaseChatModel, LanguageModelInput
+from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage, HumanMessage, ToolMessage
+from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResult
+from langchain_core.runnables import Runnable
+from langchain_openai import ChatOpenAI
+from pydantic import SecretStr
+
+from docent.settings import Settings
+
+EXTRACTIVE_LABEL = (
+    "Extractive answer (no language model is configured): the passages of your documents that best match the question."
+)
+_PASSAGE = re.compile(r'<passage ref="(\d+)" title="([^"]*)" section="([^"]*)"[^>]*>\n(.*?)\n</passage>', re.DOTALL)
+_EXCERPT_WORDS = 60
+
+
+def create_chat_model(settings: Settings) -> BaseChatModel:
+    """OpenAI, or any OpenAI-compatible server at OPENAI_BASE_URL; with neither, extractive."""
+    if not settings.llm_configured:
+        return ExtractiveChatModel()
+    return ChatOpenAI(
+        model=settings.chat_model,
+        temperature=settings.chat_temperature,
+        max_completion_tokens=settings.chat_max_tokens,
+        timeout=settings.chat_timeout_seconds,
+        max_retries=settings.chat_max_retries,
+        # Local servers (Ollama, vLLM, llama.cpp) take any key; the client insists on one.
+        api_key=settings.openai_api_key or SecretStr("not-needed"),
+        base_url=settings.openai_base_url,
+        stream_usage=True,
+    )
+
+
+class ExtractiveChatModel(BaseChatModel):
+    """A deterministic stand-in for a language model, run by the same graph: it searches for
+    the question, then answers with the best passages quoted and cited."""
+
+    passages: int = 3
+
+    @property
+    def _llm_type(self) -> str:
+        return "extractive"
+
+    def bind_tools(self, tools: Sequence[Any], **kwargs: Any) -> Runnable[LanguageModelInput, AIMessage]:
+        return self  # it knows its one tool
+
+    def _generate(
+        self,
+        messages: list[BaseMessage],
+        stop: list[str] | None = None,
+        run_manager: CallbackManagerForLLMRun | None = None,
+        **kwargs: Any,
+    ) -> ChatResult:
+        return ChatResult(generations=[ChatGeneration(message=self._respond(messages))])
+
+    def _stream(
+        self,
+        messages: list[BaseMessage],
+        stop: list[str] | None = None,
+        run_manager: CallbackManagerForLLMRun | None = None,
+        **kwargs: Any,
+    ) -> Iterator[ChatGenerationChunk]:
+        for chunk in _chunks(self._respond(messages)):
+            if run_manager:
+                run_manager.on_llm_new_token(str(chunk.message.content), chunk=chunk)
+            yield chunk
+
+    async def _astream(
+        self,
+        messages: list[BaseMessage],
+        stop: list[str] | None = None,
+        run_manager: AsyncCallbackManagerForLLMRun | None = None,
+        **kwargs: Any,
+    ) -> AsyncIterator[ChatGenerationChunk]:
+        for chunk in _chunks(self._respond(messages)):
+            if run_manager:
+                await run_manager.on_llm_new_token(str(chunk.message.content), chunk=chunk)
+            yield chunk
+
+    def _respond(self, messages: Sequence[BaseMessage]) -> AIMessage:
+        question_at = max((i for i, m in enumerate(messages) if isinstance(m, HumanMessage)), default=-1)
+        turn = messages[question_at + 1 :]
+        if question_at < 0:
+            return AIMessage(EXTRACTIVE_LABEL + "\n\nAsk a question about your documents.")
+        results = [m for m in turn if isinstance(m, ToolMessage)]
+        if not results:
+            query = messages[question_at].text[:500]
+            call_id = "call_" + hashlib.sha256(query.encode()).hexdigest()[:16]
+            return AIMessage(
+                "", tool_calls=[{"name": "search_documents", "args": {"query": query, "k": 5}, "id": call_id}]
+            )
+        found = [match for m in results for match in _PASSAGE.finditer(m.text)][: self.passages]
+        if not found:
+            return AIMessage(EXTRACTIVE_LABEL + "\n\nNothing in your documents matches this question.")
+        quotes = [_quote(*match.groups()) for match in found]
+        return AIMessage(EXTRACTIVE_LABEL + "\n\n" + "\n\n".join(quotes))
+
+
+def _quote(ref: str, title: str, section: str, content: str) -> str:
+    words = content.split()
+    excerpt = " ".join(words[:_EXCERPT_WORDS]) + (" …" if len(words) > _EXCERPT_WORDS else "")
+    source = " › ".join(part for part in (title, section) if part)
+    return f"> {excerpt}\n\n— {source} [{ref}]"
+
+
+def _chunks(message: AIMessage) -> Iterator[ChatGenerationChunk]:
+    """The message as a model would stream it: tool calls whole, text a few words at a time."""
+    if message.tool_calls:
+        call = message.tool_calls[0]
+        tool_chunk = {"name": call["name"], "args": json.dumps(call["args"]), "id": call["id"], "index": 0}
+        yield ChatGenerationChunk(message=AIMessageChunk(content="", tool_call_chunks=[tool_chunk]))
+        return
+    pieces = re.findall(r"\S+\s*|\s+", message.text)
+    for start in range(0, len(pieces), 4):
+        yield ChatGenerationChunk(message=AIMessageChunk(content="".join(pieces[start : start + 4])))
+    yield ChatGenerationChunk(message=AIMessageChunk(content="", chunk_position="last"))

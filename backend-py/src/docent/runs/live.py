@@ -1,0 +1,51 @@
+"""A run in flight in this process: its task, and the events it broadcasts to listeners."""
+
+import asyncio
+from dataclasses import dataclass, field
+from typing import Any
+from uuid import UUID
+
+Event = tuple[str, Any]
+
+
+@dataclass(eq=False)
+class LiveRun:
+    run_id: UUID
+    thread_id: UUID
+    user_id: UUID
+    previous: "LiveRun | None" = None  # the run this one waits for (enqueue / interrupt)
+    task: "asyncio.Task[None] | None" = None
+    values: dict[str, Any] | None = None  # the latest full state
+    error: dict[str, str] | None = None
+    cancelled_by_user: bool = False
+    holds_lease: bool = False  # this run, not the one it waits for, holds the thread
+    done: asyncio.Event = field(default_factory=asyncio.Event)
+    _listeners: list[asyncio.Queue[Event | None]] = field(default_factory=list)
+
+    def listen(self) -> asyncio.Queue[Event | None]:
+        """A queue of this run's events from now on; None marks the end."""
+        queue: asyncio.Queue[Event | None] = asyncio.Queue()
+        if self.done.is_set():
+            queue.put_nowait(None)
+        else:
+            self._listeners.append(queue)
+        return queue
+
+    def unlisten(self, queue: asyncio.Queue[Event | None]) -> None:
+        if queue in self._listeners:
+            self._listeners.remove(queue)
+
+    def publish(self, event: str, data: Any) -> None:
+        for queue in self._listeners:
+            queue.put_nowait((event, data))
+
+    def close(self) -> None:
+        self.done.set()
+        for queue in self._listeners:
+            queue.put_nowait(None)
+        self._listeners.clear()
+
+    def cancel(self) -> None:
+        self.cancelled_by_user = True
+        if self.task is not None:
+            self.task.cancel()

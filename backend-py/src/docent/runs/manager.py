@@ -1,0 +1,296 @@
+"""Runs: admitted in the caller's transaction, executed as tasks that outlive their request.
+
+A run holds its thread through a lease in the `threads` row (an atomic conditional update),
+so two runs never write one thread, across replicas too; a crashed replica's lease expires
+with the run time limit. A second run on a busy thread is rejected (`reject`, the default)
+or, with `enqueue` / `interrupt`, waits for (or cancels) the run in flight in this process.
+
+The graph runs in a task of its own: a client that disconnects stops listening, not the
+run, and the answer still reaches the thread. Listeners get events through `LiveRun`.
+"""
+
+import asyncio
+import logging
+import math
+import time
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any, Literal, cast
+from uuid import UUID
+
+from langchain_core.messages import AIMessage, HumanMessage
+from langchain_core.runnables import RunnableConfig
+from sqlalchemy.ext.asyncio import async_sessionmaker
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from docent.db import documents as documents_db
+from docent.db import runs as runs_db
+from docent.db import threads as threads_db
+from docent.db.checkpoints import Checkpoints
+from docent.db.models import Run
+from docent.db.session import acting_as, user_transaction
+from docent.db.threads import ThreadStatus
+from docent.errors import Conflict, NotFound, TooManyRequests
+from docent.graph import GRAPH_ID, AgentState, RunContext
+from docent.graph.build import Graph
+from docent.metrics import Metrics
+from docent.retrieval.retriever import Retriever
+from docent.runs import failures
+from docent.runs.live import LiveRun
+from docent.runs.serialize import jsonable
+from docent.runs.tracing import Tracing, trace_metadata
+from docent.settings import Settings
+
+logger = logging.getLogger(__name__)
+
+StreamMode = Literal["values", "updates", "messages-tuple"]
+GraphMode = Literal["values", "updates", "messages"]
+Strategy = Literal["reject", "enqueue", "interrupt"]
+BUSY = "Thread is already running a task. Wait for it to finish or choose a different multitask strategy."
+_GRAPH_MODES = {"values": "values", "updates": "updates", "messages-tuple": "messages"}
+_EVENTS = {"values": "values", "updates": "updates", "messages": "messages"}
+TITLE_CHARS = 80
+RECURSION_LIMIT = 40
+
+
+@dataclass(frozen=True)
+class RunSpec:
+    """A validated run request."""
+
+    thread_id: UUID
+    question: str  # the user's message, already checked
+    stream_modes: tuple[StreamMode, ...] = ("values",)
+    strategy: Strategy = "reject"
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class _Outcome:
+    status: runs_db.RunStatus
+    kind: str | None = None
+    message: str | None = None
+
+
+class RunManager:
+    def __init__(
+        self,
+        *,
+        graph: Graph,
+        checkpoints: Checkpoints,
+        sessions: async_sessionmaker[AsyncSession],
+        retriever: Retriever,
+        settings: Settings,
+        metrics: Metrics,
+        tracing: Tracing | None,
+    ) -> None:
+        self._graph = graph
+        self._checkpoints = checkpoints
+        self._sessions = sessions
+        self._retriever = retriever
+        self._settings = settings
+        self._metrics = metrics
+        self._tracing = tracing
+        self._lease = timedelta(seconds=settings.run_timeout_seconds + 60)
+        self._by_thread: dict[UUID, LiveRun] = {}
+        self._by_run: dict[UUID, LiveRun] = {}
+
+    async def admit(self, session: AsyncSession, *, user_id: UUID, spec: RunSpec, run_id: UUID) -> tuple[Run, LiveRun]:
+        """Check the thread, the caller's limits and the thread's availability, and record the
+        run, in the caller's transaction. Listen to the returned run at once, and `launch` it
+        once that transaction has committed."""
+        if await threads_db.get_thread(session, thread_id=spec.thread_id) is None:
+            raise NotFound("Thread or assistant not found.", code="thread_not_found")
+        await self._checkpoints.ensure()
+        await self._check_limits(session)
+        in_flight = self._by_thread.get(spec.thread_id)
+        waits = spec.strategy != "reject" and in_flight is not None and not in_flight.done.is_set()
+        if not waits and not await threads_db.acquire_thread(session, thread_id=spec.thread_id, lease=self._lease):
+            raise Conflict(BUSY, code="thread_busy")
+        await threads_db.name_thread(session, thread_id=spec.thread_id, title=_title(spec.question))
+        run = Run(
+            id=run_id,
+            thread_id=spec.thread_id,
+            user_id=user_id,
+            assistant_id=GRAPH_ID,
+            status="pending" if waits else "running",
+            multitask_strategy=spec.strategy,
+            metadata_=spec.metadata,
+        )
+        run = await runs_db.create_run(session, run=run)
+        live = LiveRun(run_id=run.id, thread_id=run.thread_id, user_id=user_id, previous=in_flight if waits else None)
+        live.holds_lease = not waits
+        return run, live
+
+    def launch(self, live: LiveRun, spec: RunSpec) -> None:
+        if live.previous is not None and spec.strategy == "interrupt":
+            live.previous.cancel()
+        self._by_thread[live.thread_id] = live
+        self._by_run[live.run_id] = live
+        live.task = asyncio.create_task(self._execute(live, spec), name=f"run-{live.run_id}")
+
+    def live(self, run_id: UUID) -> LiveRun | None:
+        return self._by_run.get(run_id)
+
+    async def cancel_thread(self, thread_id: UUID) -> None:
+        """Cancel the thread's runs in this process and wait until each has recorded its end."""
+        runs = [live for live in self._by_run.values() if live.thread_id == thread_id]
+        for live in runs:
+            live.cancel()
+        for live in runs:
+            await live.done.wait()
+
+    async def stop(self) -> None:
+        """Cancel every run in flight and wait for each to record its outcome."""
+        tasks = [live.task for live in self._by_run.values() if live.task is not None]
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+    async def _check_limits(self, session: AsyncSession) -> None:
+        settings = self._settings
+        if settings.runs_per_minute:
+            oldest = await runs_db.oldest_recent_run(
+                session, window=timedelta(minutes=1), limit=settings.runs_per_minute
+            )
+            if oldest is not None:
+                wait = 60 - (datetime.now(UTC) - oldest).total_seconds()
+                raise TooManyRequests(
+                    f"At most {settings.runs_per_minute} runs a minute; try again shortly.",
+                    retry_after=math.ceil(wait),
+                    code="rate_limited",
+                )
+        if settings.daily_token_budget:
+            usage = await runs_db.usage_summary(session, today=runs_db.utc_today())
+            spent = usage["today"]["input_tokens"] + usage["today"]["output_tokens"]
+            if spent >= settings.daily_token_budget:
+                now = datetime.now(UTC)
+                midnight = datetime.combine(now.date() + timedelta(days=1), datetime.min.time(), UTC)
+                raise TooManyRequests(
+                    f"Today's budget of {settings.daily_token_budget} tokens is spent; it renews at 00:00 UTC.",
+                    retry_after=math.ceil((midnight - now).total_seconds()),
+                    code="token_budget_exceeded",
+                )
+
+    async def _execute(self, live: LiveRun, spec: RunSpec) -> None:
+        started = time.perf_counter()
+        tokens = [0, 0]
+        live.publish("metadata", {"run_id": str(live.run_id), "attempt": 1})
+        try:
+            if live.previous is not None:
+                await self._wait_turn(live)
+            async with asyncio.timeout(self._settings.run_timeout_seconds):
+                await self._stream(live, spec, tokens, started)
+            outcome = _Outcome("success")
+        except asyncio.CancelledError:
+            outcome = _Outcome("interrupted")
+        except TimeoutError:
+            limit = self._settings.run_timeout_seconds
+            message = f"The run took longer than {limit:g} s and was stopped. {failures.RETRY_HINT}"
+            outcome = _Outcome("timeout", "run_timeout", message)
+        except Exception as error:
+            kind, message = failures.describe(error)
+            outcome = _Outcome("error", kind, message)
+        await self._finish(live, outcome, tokens, time.perf_counter() - started)
+
+    async def _wait_turn(self, live: LiveRun) -> None:
+        assert live.previous is not None  # noqa: S101
+        await live.previous.done.wait()
+        live.previous = None  # let the finished run be collected
+        async with user_transaction(self._sessions, acting_as(live.user_id)) as session:
+            if not await threads_db.acquire_thread(session, thread_id=live.thread_id, lease=self._lease):
+                raise Conflict(BUSY, code="thread_busy")
+            await runs_db.set_run_status(session, run_id=live.run_id, status="running")
+        live.holds_lease = True
+
+    async def _stream(self, live: LiveRun, spec: RunSpec, tokens: list[int], started: float) -> None:
+        requested = {_GRAPH_MODES[mode] for mode in spec.stream_modes}
+        config = await self._config(live, spec)
+        context = RunContext(user_id=live.user_id, sessions=self._sessions, retriever=self._retriever)
+        first_token = True
+        modes = cast(list[GraphMode], sorted(requested | {"values", "updates"}))
+        stream = self._graph.astream(
+            AgentState(messages=[HumanMessage(spec.question)]), config, context=context, stream_mode=modes
+        )
+        chunk: Any
+        async for mode, chunk in stream:
+            if mode == "values":
+                live.values = chunk
+            elif mode == "updates":
+                _count_tokens(chunk, tokens)
+            elif first_token and chunk[0].content:
+                first_token = False
+                self._metrics.first_token_seconds.observe(time.perf_counter() - started)
+            if mode in requested:
+                live.publish(_EVENTS[mode], jsonable(chunk))
+
+    async def _config(self, live: LiveRun, spec: RunSpec) -> RunnableConfig:
+        config = RunnableConfig(
+            configurable={"thread_id": str(live.thread_id)},
+            recursion_limit=RECURSION_LIMIT,
+            run_id=live.run_id,
+            run_name=GRAPH_ID,
+            metadata={**spec.metadata, "user_id": str(live.user_id), "run_id": str(live.run_id)},
+        )
+        if self._tracing is not None:
+            async with user_transaction(self._sessions, acting_as(live.user_id)) as session:
+                documents = await documents_db.list_documents(session, user_id=live.user_id)
+            document_ids = [str(d.id) for d in documents if d.status == "ready"][:100]
+            config["metadata"] = trace_metadata(
+                user_id=live.user_id, thread_id=live.thread_id, document_ids=document_ids, **config["metadata"]
+            )
+            config["callbacks"] = [self._tracing.tracer()]
+        return config
+
+    async def _finish(self, live: LiveRun, outcome: _Outcome, tokens: list[int], seconds: float) -> None:
+        metrics = self._metrics
+        metrics.run_seconds.labels(outcome.status).observe(seconds)
+        metrics.tokens.labels("input").inc(tokens[0])
+        metrics.tokens.labels("output").inc(tokens[1])
+        if outcome.kind is not None:
+            metrics.errors.labels(outcome.kind).inc()
+            live.error = {"error": outcome.kind, "message": outcome.message or ""}
+        try:
+            async with user_transaction(self._sessions, acting_as(live.user_id)) as session:
+                await runs_db.finish_run(
+                    session,
+                    run_id=live.run_id,
+                    status=outcome.status,
+                    error=outcome.message,
+                    input_tokens=tokens[0],
+                    output_tokens=tokens[1],
+                )
+                await runs_db.add_usage(
+                    session,
+                    user_id=live.user_id,
+                    day=runs_db.utc_today(),
+                    input_tokens=tokens[0],
+                    output_tokens=tokens[1],
+                )
+                if live.holds_lease:
+                    status: ThreadStatus = "error" if outcome.status in {"error", "timeout"} else "idle"
+                    await threads_db.release_thread(session, thread_id=live.thread_id, status=status)
+        except Exception:
+            # The lease expires by itself; the run row stays `running` until then.
+            logger.exception("could not record the end of run %s", live.run_id)
+            metrics.errors.labels("run_bookkeeping").inc()
+        if live.error is not None:
+            live.publish("error", live.error)
+        live.close()
+        self._by_run.pop(live.run_id, None)
+        if self._by_thread.get(live.thread_id) is live:
+            del self._by_thread[live.thread_id]
+
+
+def _count_tokens(update: dict[str, Any], tokens: list[int]) -> None:
+    for node_update in update.values():
+        if not isinstance(node_update, dict):
+            continue
+        for message in node_update.get("messages", ()):
+            if isinstance(message, AIMessage) and message.usage_metadata:
+                tokens[0] += message.usage_metadata["input_tokens"]
+                tokens[1] += message.usage_metadata["output_tokens"]
+
+
+def _title(question: str) -> str:
+    words = " ".join(question.split())
+    return words if len(words) <= TITLE_CHARS else words[: TITLE_CHARS - 1].rsplit(" ", 1)[0] + "…"

@@ -1,0 +1,124 @@
+"""Agent runs through the HTTP API, with langchain-openai against the scripted model server."""
+
+from typing import Any
+
+import httpx
+
+from tests.conftest import InProcess
+from tests.runs.conftest import new_thread, run_body, stream, upload_manual
+from tests.scripted_openai import Reply, ScriptedOpenAI
+
+
+def _answer(values: dict[str, Any]) -> str:
+    return str(values["messages"][-1]["content"])
+
+
+async def test_streams_tokens_then_an_answer_citing_a_retrieved_passage(
+    agent: InProcess, user: tuple[Any, dict[str, str]], model_server: ScriptedOpenAI
+) -> None:
+    _, headers = user
+    await upload_manual(agent, headers)
+    thread_id = await new_thread(agent.http, headers)
+
+    response, events = await stream(agent.http, headers, thread_id, stream_mode=["messages-tuple", "values"])
+
+    assert response.status_code == 200
+    assert response.headers["content-type"].startswith("text/event-stream")
+    kind, metadata = events[0]
+    assert kind == "metadata"
+    assert response.headers["content-location"] == f"/threads/{thread_id}/runs/{metadata['run_id']}"
+    tokens = [data[0]["content"] for kind, data in events if kind == "messages" and data[0]["type"] == "AIMessageChunk"]
+    assert len([t for t in tokens if t]) > 3, "the answer arrives token by token"
+    final = [data for kind, data in events if kind == "values"][-1]
+    assert _answer(final).startswith("According to your documents, VACUUM reclaims storage")
+    assert [c["ref"] for c in final["citations"]] == [1]
+    assert final["citations"][0]["snippet"].startswith("VACUUM reclaims storage")
+    assert final["citations"][0]["chunk_id"] == final["retrieval"]["chunk_ids"][0]
+    # The model saw the tools, and the passages as delimited, untrusted material.
+    first, second = model_server.chat_requests
+    assert {tool["function"]["name"] for tool in first["tools"]} == {
+        "search_documents",
+        "list_documents",
+        "read_document_section",
+    }
+    tool_result = second["messages"][-1]
+    assert tool_result["role"] == "tool"
+    assert "UNTRUSTED" in tool_result["content"]
+    assert '<passage ref="1" title="Vacuum"' in tool_result["content"]
+
+
+async def test_each_stream_mode_sends_only_its_events(agent: InProcess, user: tuple[Any, dict[str, str]]) -> None:
+    _, headers = user
+    await upload_manual(agent, headers)
+    thread_id = await new_thread(agent.http, headers)
+    for mode, event in (("values", "values"), ("updates", "updates"), ("messages-tuple", "messages")):
+        _, events = await stream(agent.http, headers, thread_id, stream_mode=mode)
+        assert {kind for kind, _ in events} == {"metadata", event}, mode
+    _, events = await stream(agent.http, headers, thread_id, stream_mode="updates")
+    nodes = [next(iter(data)) for kind, data in events if kind == "updates"]
+    assert nodes == ["begin", "agent", "tools", "agent", "cite"]
+
+
+async def test_a_second_turn_sees_the_first_questions_and_answers_but_not_their_passages(
+    agent: InProcess, user: tuple[Any, dict[str, str]], model_server: ScriptedOpenAI
+) -> None:
+    _, headers = user
+    await upload_manual(agent, headers)
+    thread_id = await new_thread(agent.http, headers)
+    await stream(agent.http, headers, thread_id, "What does VACUUM do?")
+    model_server.script.extend([Reply("You asked about VACUUM, which reclaims storage [1].")])
+
+    _, events = await stream(agent.http, headers, thread_id, "What did I just ask?")
+
+    seen = model_server.chat_requests[-1]["messages"]
+    assert [m["role"] for m in seen] == ["system", "user", "assistant", "user"]
+    assert seen[1]["content"] == "What does VACUUM do?"
+    assert seen[2]["content"].startswith("According to your documents")
+    final = [data for kind, data in events if kind == "values"][-1]
+    assert len(final["messages"]) == 4 + 2  # question, tool call, passages, answer; then question, answer
+    assert final["citations"] == [], "[1] was not retrieved in this turn"
+
+
+async def test_citations_of_passages_not_retrieved_in_the_turn_are_dropped(
+    agent: InProcess, user: tuple[Any, dict[str, str]], model_server: ScriptedOpenAI
+) -> None:
+    _, headers = user
+    await upload_manual(agent, headers)
+    thread_id = await new_thread(agent.http, headers)
+    model_server.script.extend(
+        [Reply(tool_calls=[("search_documents", {"query": "index", "k": 1})]), Reply("B-trees [1], and more [2][7].")]
+    )
+    _, events = await stream(agent.http, headers, thread_id, "Tell me about indexes")
+    final = [data for kind, data in events if kind == "values"][-1]
+    assert [c["ref"] for c in final["citations"]] == [1]
+    assert final["retrieval"]["queries"] == ["index"]
+
+
+async def test_wait_returns_the_final_values(agent: InProcess, user: tuple[Any, dict[str, str]]) -> None:
+    _, headers = user
+    await upload_manual(agent, headers)
+    thread_id = await new_thread(agent.http, headers)
+    response = await agent.http.post(f"/threads/{thread_id}/runs/wait", headers=headers, json=run_body())
+    assert response.status_code == 200
+    assert _answer(response.json()).startswith("According to your documents")
+    state = (await agent.http.get(f"/threads/{thread_id}/state", headers=headers)).json()
+    assert state["values"] == response.json()
+    assert state["next"] == []
+    assert state["checkpoint"]["thread_id"] == thread_id
+
+
+async def test_extractive_mode_quotes_and_cites_without_a_model(
+    client: httpx.AsyncClient, user: tuple[Any, dict[str, str]], app: Any
+) -> None:
+    _, headers = user
+    from tests.conftest import running
+
+    async with running(app) as served:
+        await upload_manual(served, headers)
+        thread_id = await new_thread(served.http, headers)
+        _, events = await stream(served.http, headers, thread_id, "How do B-tree indexes help?")
+    final = [data for kind, data in events if kind == "values"][-1]
+    answer = _answer(final)
+    assert answer.startswith("Extractive answer")
+    assert "B-tree index speeds up" in answer
+    assert {c["ref"] for c in final["citations"]} == {1, 2}
