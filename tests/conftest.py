@@ -22,6 +22,7 @@ from docent.main import create_app
 from docent.retrieval.embeddings import Embedder, create_embedder
 from docent.settings import Settings
 from tests.helpers import claims, create_database, create_user, hs256
+from tests.scripted_openai import ScriptedOpenAI
 
 REPO = Path(__file__).resolve().parents[1]
 MIGRATIONS = REPO / "supabase" / "migrations"
@@ -179,3 +180,28 @@ def db_activity() -> Iterator[DatabaseActivity]:
     yield activity
     event.remove(Pool, "checkout", activity._checkout)
     event.remove(Engine, "before_cursor_execute", activity._execute)
+
+
+@pytest.fixture
+def model_server() -> Iterator[ScriptedOpenAI]:
+    server = ScriptedOpenAI()
+    with server.running():
+        yield server
+        server.stop()
+
+
+@pytest.fixture
+def llm_settings(make_settings: Callable[..., Settings], model_server: ScriptedOpenAI) -> Callable[..., Settings]:
+    """Settings for an app whose chat model is the scripted server, through langchain-openai."""
+
+    def make(**overrides: Any) -> Settings:
+        values = {"openai_base_url": model_server.base_url, "openai_api_key": "sk-scripted", "chat_max_retries": 0}
+        return make_settings(**(values | overrides))
+
+    return make
+
+
+@pytest.fixture
+async def agent(llm_settings: Callable[..., Settings], embedder: Embedder) -> AsyncIterator[InProcess]:
+    async with running(create_app(llm_settings(), embedder=embedder)) as served:
+        yield served

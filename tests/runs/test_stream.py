@@ -4,8 +4,8 @@ from typing import Any
 
 import httpx
 
+from tests.agent import new_thread, run_body, stream, upload_manual
 from tests.conftest import InProcess
-from tests.runs.conftest import new_thread, run_body, stream, upload_manual
 from tests.scripted_openai import Reply, ScriptedOpenAI
 
 

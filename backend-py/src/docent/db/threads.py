@@ -80,7 +80,7 @@ async def update_thread(
 ) -> Thread | None:
     values: dict[str, Any] = {"updated_at": func.now()}
     if metadata is not None:
-        values["metadata"] = Thread.metadata_.op("||")(metadata)  # type: ignore[attr-defined]
+        values["metadata_"] = col(Thread.metadata_).op("||")(metadata)
     if title is not None:
         values["title"] = title
     statement = update(Thread).where(col(Thread.id) == thread_id).values(values).returning(col(Thread.id))

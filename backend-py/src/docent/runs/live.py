@@ -13,7 +13,8 @@ class LiveRun:
     run_id: UUID
     thread_id: UUID
     user_id: UUID
-    previous: "LiveRun | None" = None  # the run this one waits for (enqueue / interrupt)
+    queued: bool = False  # admitted while another run held the thread (enqueue / interrupt)
+    waits_for: "list[LiveRun]" = field(default_factory=list)  # the thread's earlier runs, until they end
     task: "asyncio.Task[None] | None" = None
     values: dict[str, Any] | None = None  # the latest full state
     error: dict[str, str] | None = None

@@ -117,13 +117,16 @@ class RunManager:
             metadata_=spec.metadata,
         )
         run = await runs_db.create_run(session, run=run)
-        live = LiveRun(run_id=run.id, thread_id=run.thread_id, user_id=user_id, previous=in_flight if waits else None)
+        live = LiveRun(run_id=run.id, thread_id=run.thread_id, user_id=user_id, queued=waits)
         live.holds_lease = not waits
         return run, live
 
     def launch(self, live: LiveRun, spec: RunSpec) -> None:
-        if live.previous is not None and spec.strategy == "interrupt":
-            live.previous.cancel()
+        if live.queued:
+            live.waits_for = [other for other in self._by_run.values() if other.thread_id == live.thread_id]
+            if spec.strategy == "interrupt":
+                for other in live.waits_for:
+                    other.cancel()
         self._by_thread[live.thread_id] = live
         self._by_run[live.run_id] = live
         live.task = asyncio.create_task(self._execute(live, spec), name=f"run-{live.run_id}")
@@ -176,7 +179,7 @@ class RunManager:
         tokens = [0, 0]
         live.publish("metadata", {"run_id": str(live.run_id), "attempt": 1})
         try:
-            if live.previous is not None:
+            if live.queued:
                 await self._wait_turn(live)
             async with asyncio.timeout(self._settings.run_timeout_seconds):
                 await self._stream(live, spec, tokens, started)
@@ -193,9 +196,9 @@ class RunManager:
         await self._finish(live, outcome, tokens, time.perf_counter() - started)
 
     async def _wait_turn(self, live: LiveRun) -> None:
-        assert live.previous is not None  # noqa: S101
-        await live.previous.done.wait()
-        live.previous = None  # let the finished run be collected
+        for earlier in live.waits_for:  # all of them: a cancelled waiter ends before the run it waited for
+            await earlier.done.wait()
+        live.waits_for = []  # let the finished runs be collected
         async with user_transaction(self._sessions, acting_as(live.user_id)) as session:
             if not await threads_db.acquire_thread(session, thread_id=live.thread_id, lease=self._lease):
                 raise Conflict(BUSY, code="thread_busy")

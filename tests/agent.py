@@ -1,19 +1,15 @@
-"""Fixtures for agent runs: a scripted OpenAI-compatible model, a user with a document, and
-helpers to run the agent through the HTTP API."""
+"""Helpers to run the agent through the HTTP API (its fixtures live in the root conftest)."""
 
 import json
-from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Any
 
 import httpx
-import pytest
 from fastapi import FastAPI
 
 from docent.main import create_app
 from docent.retrieval.embeddings import Embedder
 from docent.settings import Settings
-from tests.conftest import InProcess, running
-from tests.scripted_openai import ScriptedOpenAI
+from tests.conftest import InProcess
 
 MANUAL = b"""# Vacuum
 
@@ -23,31 +19,6 @@ VACUUM reclaims storage occupied by dead tuples. Run it regularly, or rely on au
 
 A B-tree index speeds up equality and range lookups on sortable data.
 """
-
-
-@pytest.fixture
-def model_server() -> Iterator[ScriptedOpenAI]:
-    server = ScriptedOpenAI()
-    with server.running():
-        yield server
-        server.stop()
-
-
-@pytest.fixture
-def llm_settings(make_settings: Callable[..., Settings], model_server: ScriptedOpenAI) -> Callable[..., Settings]:
-    """Settings for an app whose chat model is the scripted server, through langchain-openai."""
-
-    def make(**overrides: Any) -> Settings:
-        values = {"openai_base_url": model_server.base_url, "openai_api_key": "sk-scripted", "chat_max_retries": 0}
-        return make_settings(**(values | overrides))
-
-    return make
-
-
-@pytest.fixture
-async def agent(llm_settings: Callable[..., Settings], embedder: Embedder) -> AsyncIterator[InProcess]:
-    async with running(create_app(llm_settings(), embedder=embedder)) as served:
-        yield served
 
 
 async def upload_manual(served: InProcess, headers: dict[str, str]) -> None:

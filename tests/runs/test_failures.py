@@ -1,0 +1,228 @@
+"""Bad input, a failing model, a busy thread, cancellation, limits: each a clear status or
+error event, and the user's message kept so that asking again works."""
+
+import asyncio
+from collections.abc import Callable
+from typing import Any
+
+import httpx
+import pytest
+
+from docent.retrieval.embeddings import Embedder
+from docent.settings import Settings
+from tests.agent import app_with, new_thread, other_user_headers, run_body, stream, upload_manual
+from tests.conftest import InProcess, running
+from tests.scripted_openai import Reply, ScriptedOpenAI
+
+Headers = dict[str, str]
+
+
+async def _messages(http: httpx.AsyncClient, headers: Headers, thread_id: str) -> list[dict[str, Any]]:
+    state = (await http.get(f"/threads/{thread_id}/state", headers=headers)).json()
+    return list(state["values"].get("messages", []))
+
+
+@pytest.mark.parametrize(
+    ("body", "status", "expected"),
+    [
+        ({"assistant_id": "docent"}, 422, "input: Field required"),
+        ({"assistant_id": "docent", "input": {"messages": []}}, 422, "at least 1 item"),
+        (run_body("   "), 422, "The message is empty."),
+        (run_body("x" * 100_000), 422, "The message has 100000 characters; at most 16000 are accepted."),
+        (run_body(assistant_id="someone-else"), 404, "Thread or assistant not found."),
+        (run_body(stream_mode="debug"), 422, "stream_mode"),
+        (run_body(stream_mode=["values", "tasks"]), 422, "stream_mode"),
+        (run_body(multitask_strategy="rollback"), 422, "rollback' is not supported"),
+        (run_body(command={"resume": "yes"}), 422, "not supported by Docent: command"),
+        ({"assistant_id": "docent", "input": {"messages": [{"role": "system", "content": "hi"}]}}, 422, "role"),
+    ],
+)
+async def test_bad_run_requests_are_refused_and_change_nothing(
+    agent: InProcess, user: tuple[Any, Headers], body: dict[str, Any], status: int, expected: str
+) -> None:
+    _, headers = user
+    thread_id = await new_thread(agent.http, headers)
+    for route in ("stream", "wait"):
+        response = await agent.http.post(f"/threads/{thread_id}/runs/{route}", headers=headers, json=body)
+        assert response.status_code == status, response.text
+        assert expected in response.json()["detail"]
+    assert await _messages(agent.http, headers, thread_id) == []
+    assert (await agent.http.get(f"/threads/{thread_id}/runs", headers=headers)).json() == []
+
+
+async def test_a_run_on_a_thread_that_does_not_exist_is_404(agent: InProcess, user: tuple[Any, Headers]) -> None:
+    _, headers = user
+    missing = "00000000-0000-4000-8000-000000000000"
+    response = await agent.http.post(f"/threads/{missing}/runs/stream", headers=headers, json=run_body())
+    assert response.status_code == 404
+    response = await agent.http.post("/threads/not-a-uuid/runs/stream", headers=headers, json=run_body())
+    assert response.status_code == 422
+
+
+@pytest.mark.parametrize(
+    ("failure", "kind", "words"),
+    [
+        ("status_500", "model_error", "The language model failed (HTTP 500)."),
+        ("garbage", "model_error", "The language model sent a response Docent could not read."),
+        ("hang", "model_timeout", "The language model did not answer in time."),
+    ],
+)
+async def test_a_failing_model_ends_the_run_with_an_error_event_and_keeps_the_question(
+    llm_settings: Callable[..., Settings],
+    embedder: Embedder,
+    model_server: ScriptedOpenAI,
+    user: tuple[Any, Headers],
+    failure: Any,
+    kind: str,
+    words: str,
+) -> None:
+    _, headers = user
+    async with running(app_with(llm_settings(chat_timeout_seconds=0.5), embedder)) as served:
+        await upload_manual(served, headers)
+        thread_id = await new_thread(served.http, headers)
+        model_server.script.append(Reply(failure=failure))
+
+        _, events = await stream(served.http, headers, thread_id, "What does VACUUM do?", stream_mode="messages-tuple")
+
+        assert events[-1] == ("error", {"error": kind, "message": f"{words} " + _RETRY})
+        assert [m["content"] for m in await _messages(served.http, headers, thread_id)] == ["What does VACUUM do?"]
+        runs = (await served.http.get(f"/threads/{thread_id}/runs", headers=headers)).json()
+        assert runs[0]["status"] == "error"
+        thread = (await served.http.get(f"/threads/{thread_id}", headers=headers)).json()
+        assert thread["status"] == "error"
+
+        _, events = await stream(served.http, headers, thread_id, "What does VACUUM do?", stream_mode="values")
+        final = events[-1][1]
+        assert final["messages"][-1]["content"].startswith("According to your documents")
+        assert [m["type"] for m in final["messages"]] == ["human", "human", "ai", "tool", "ai"]
+        metrics = (await served.http.get("/metrics")).text
+        assert f'docent_errors_total{{kind="{kind}"}} 1.0' in metrics
+
+
+_RETRY = "Your message is kept in the conversation; ask again to retry."
+
+
+async def _start_hanging_run(served: InProcess, headers: Headers, server: ScriptedOpenAI, thread_id: str) -> str:
+    server.script.append(Reply(failure="hang"))
+    response = await served.http.post(f"/threads/{thread_id}/runs", headers=headers, json=run_body())
+    assert response.status_code == 200
+    assert response.headers["content-location"].endswith(response.json()["run_id"])
+    await asyncio.to_thread(server.hanging.wait, 10)
+    return str(response.json()["run_id"])
+
+
+async def test_a_second_run_on_a_busy_thread_is_rejected_and_cancel_frees_it(
+    agent: InProcess, user: tuple[Any, Headers], model_server: ScriptedOpenAI
+) -> None:
+    _, headers = user
+    await upload_manual(agent, headers)
+    thread_id = await new_thread(agent.http, headers)
+    run_id = await _start_hanging_run(agent, headers, model_server, thread_id)
+    assert (await agent.http.get(f"/threads/{thread_id}", headers=headers)).json()["status"] == "busy"
+
+    for route in ("stream", "wait", ""):
+        response = await agent.http.post(
+            f"/threads/{thread_id}/runs/{route}".rstrip("/"), headers=headers, json=run_body()
+        )
+        assert response.status_code == 409
+        assert response.json()["detail"].startswith("Thread is already running a task.")
+
+    cancel = await agent.http.post(f"/threads/{thread_id}/runs/{run_id}/cancel?wait=1", headers=headers)
+    assert cancel.status_code == 200
+    assert cancel.json()["messages"][0]["content"] == "What does VACUUM do?"
+    run = (await agent.http.get(f"/threads/{thread_id}/runs/{run_id}", headers=headers)).json()
+    assert run["status"] == "interrupted"
+    again = await agent.http.post(f"/threads/{thread_id}/runs/{run_id}/cancel", headers=headers)
+    assert again.status_code == 404
+
+    response, events = await stream(agent.http, headers, thread_id, "What does VACUUM do?")
+    assert response.status_code == 200
+    messages = events[-1][1]["messages"]
+    assert [m["type"] for m in messages] == ["human", "human", "ai", "tool", "ai"]
+
+
+async def test_enqueue_waits_for_the_run_in_flight(
+    agent: InProcess, user: tuple[Any, Headers], model_server: ScriptedOpenAI
+) -> None:
+    _, headers = user
+    await upload_manual(agent, headers)
+    thread_id = await new_thread(agent.http, headers)
+    first = await _start_hanging_run(agent, headers, model_server, thread_id)
+    queued = await agent.http.post(
+        f"/threads/{thread_id}/runs", headers=headers, json=run_body("Indexes?", multitask_strategy="enqueue")
+    )
+    assert queued.json()["status"] == "pending"
+    interrupting = agent.http.post(
+        f"/threads/{thread_id}/runs/wait", headers=headers, json=run_body("Vacuum?", multitask_strategy="interrupt")
+    )
+    final = (await interrupting).json()
+
+    statuses = {
+        r["run_id"]: r["status"] for r in (await agent.http.get(f"/threads/{thread_id}/runs", headers=headers)).json()
+    }
+    assert statuses[first] == "interrupted"
+    assert statuses[queued.json()["run_id"]] in {"interrupted", "success"}
+    assert final["messages"][-1]["content"].startswith("According to your documents")
+    assert final["messages"][-1]["type"] == "ai"
+
+
+async def test_a_run_over_its_time_limit_stops_with_a_timeout_event(
+    llm_settings: Callable[..., Settings], embedder: Embedder, model_server: ScriptedOpenAI, user: tuple[Any, Headers]
+) -> None:
+    _, headers = user
+    async with running(app_with(llm_settings(run_timeout_seconds=0.5), embedder)) as served:
+        thread_id = await new_thread(served.http, headers)
+        model_server.script.append(Reply(failure="hang"))
+        response = await served.http.post(f"/threads/{thread_id}/runs/wait", headers=headers, json=run_body())
+        assert response.json() == {
+            "__error__": {
+                "error": "run_timeout",
+                "message": f"The run took longer than 0.5 s and was stopped. {_RETRY}",
+            }
+        }
+        run = (await served.http.get(f"/threads/{thread_id}/runs", headers=headers)).json()[0]
+        assert run["status"] == "timeout"
+
+
+async def test_the_daily_token_budget_and_the_run_rate_answer_429_with_retry_after(
+    llm_settings: Callable[..., Settings], embedder: Embedder, user: tuple[Any, Headers], database_url: str
+) -> None:
+    _, headers = user
+    async with running(app_with(llm_settings(daily_token_budget=50, runs_per_minute=0), embedder)) as served:
+        thread_id = await new_thread(served.http, headers)
+        assert (await stream(served.http, headers, thread_id))[0].status_code == 200
+        usage = (await served.http.get("/me", headers=headers)).json()["usage"]
+        assert usage["today"]["input_tokens"] > 50
+        assert usage["today"]["runs"] == 1
+        assert usage["daily_token_budget"] == 50
+        response, _ = await stream(served.http, headers, thread_id)
+        assert response.status_code == 429
+        assert response.json()["error"] == "token_budget_exceeded"
+        assert 0 < int(response.headers["retry-after"]) <= 86400
+
+    headers = other_user_headers(database_url)
+    async with running(app_with(llm_settings(runs_per_minute=2), embedder)) as served:
+        thread_id = await new_thread(served.http, headers)
+        for _ in range(2):
+            assert (await stream(served.http, headers, thread_id))[0].status_code == 200
+        response, _ = await stream(served.http, headers, thread_id)
+        assert response.status_code == 429
+        assert response.json()["error"] == "rate_limited"
+        assert 0 < int(response.headers["retry-after"]) <= 60
+
+
+async def test_runs_report_tokens_latency_and_first_token_in_metrics(
+    agent: InProcess, user: tuple[Any, Headers]
+) -> None:
+    _, headers = user
+    thread_id = await new_thread(agent.http, headers)
+    await stream(agent.http, headers, thread_id, stream_mode="messages-tuple")
+    metrics = (await agent.http.get("/metrics")).text
+    assert (
+        'docent_http_requests_total{method="POST",route="/threads/{thread_id}/runs/stream",status="200"} 1.0' in metrics
+    )
+    assert 'docent_run_duration_seconds_count{status="success"} 1.0' in metrics
+    assert "docent_run_time_to_first_token_seconds_count 1.0" in metrics
+    assert 'docent_retrieval_duration_seconds_count{mode="hybrid"} 1.0' in metrics
+    tokens = [line for line in metrics.splitlines() if line.startswith('docent_llm_tokens_total{kind="output"}')]
+    assert float(tokens[0].split()[-1]) > 0
