@@ -2,14 +2,17 @@
 
 import base64
 import json
+import os
+import signal
 import subprocess
+import sys
 import threading
 import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any, Self
+from typing import IO, Any, Self
 
 import jwt
 import psycopg
@@ -168,3 +171,32 @@ def wait_until_ready(base: str, process: "subprocess.Popen[str]", timeout: float
             pass
         time.sleep(0.05)  # polling interval while the process starts, not a stand-in for synchronisation
     raise AssertionError(f"{base} not ready after {timeout}s")
+
+
+DOCENT = [sys.executable, "-m", "docent.cli"]
+
+
+@contextmanager
+def serve_process(
+    env: dict[str, str], *, log: "IO[str] | None" = None, port: int | None = None
+) -> Iterator[tuple[str, subprocess.Popen[str]]]:
+    """`docent serve` in a child process; its output is piped, or written to `log` (a long
+    test's request log would fill a pipe nobody reads)."""
+    port = port or free_port()
+    process = subprocess.Popen(
+        [*DOCENT, "serve"],
+        env={**os.environ, **env, "PORT": str(port)},
+        stdout=log or subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        wait_until_ready(base, process)
+        yield base, process
+    finally:
+        if process.poll() is None:
+            process.send_signal(signal.SIGINT)
+            process.communicate(timeout=30)
+        if process.stdout:
+            process.stdout.close()

@@ -25,6 +25,7 @@ class Reply:
     content: str = ""
     tool_calls: list[tuple[str, dict[str, Any]]] = field(default_factory=list)  # (name, arguments)
     failure: Literal["status_500", "garbage", "hang"] | None = None
+    gate: threading.Event | None = None  # when set: stream the first word, then wait for the gate
 
 
 def agent_reply(messages: list[dict[str, Any]]) -> Reply:
@@ -123,8 +124,10 @@ class ScriptedOpenAI(LoopbackServer):
             opening = {"index": index, "id": f"call_{index}_{len(self.requests)}", "type": "function"}
             send(_chunk(model, {"tool_calls": [opening | {"function": {"name": name, "arguments": ""}}]}))
             send(_chunk(model, {"tool_calls": [{"index": index, "function": {"arguments": json.dumps(arguments)}}]}))
-        for piece in re.findall(r"\S+\s*", reply.content):
+        for n, piece in enumerate(re.findall(r"\S+\s*", reply.content)):
             send(_chunk(model, {"content": piece}))
+            if n == 0 and reply.gate is not None:
+                reply.gate.wait(30)
         send(_chunk(model, {}, finish_reason="tool_calls" if reply.tool_calls else "stop"))
         if (body.get("stream_options") or {}).get("include_usage"):
             send(

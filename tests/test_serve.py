@@ -3,44 +3,18 @@
 import os
 import signal
 import subprocess
-import sys
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
 import pytest
 
-from tests.helpers import free_port, wait_until_ready
+from tests.helpers import DOCENT, serve_process
 
 pytestmark = pytest.mark.slow
-DOCENT = [sys.executable, "-m", "docent.cli"]
-
-
-@contextmanager
-def _serve(env: dict[str, str]) -> Iterator[tuple[str, subprocess.Popen[str]]]:
-    port = free_port()
-    process = subprocess.Popen(
-        [*DOCENT, "serve"],
-        env={**os.environ, **env, "PORT": str(port)},
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        wait_until_ready(base, process)
-        yield base, process
-    finally:
-        if process.poll() is None:
-            process.send_signal(signal.SIGINT)
-            process.communicate(timeout=30)
-        if process.stdout:
-            process.stdout.close()
 
 
 def test_a_1mb_authorization_header_is_refused_by_the_app(database_url: str) -> None:
-    with _serve({"DATABASE_URL": database_url}) as (base, _):
+    with serve_process({"DATABASE_URL": database_url}) as (base, _):
         response = httpx.get(f"{base}/me", headers={"Authorization": "Bearer " + "a" * (1 << 20)}, timeout=10)
     assert response.status_code == 401
     assert response.headers["www-authenticate"].startswith("Bearer")
@@ -58,7 +32,7 @@ def test_embedded_database_survives_ctrl_c_and_is_reused(tmp_path: Path) -> None
     ).stdout.strip()
     headers = {"Authorization": f"Bearer {token}"}
 
-    with _serve(env) as (base, process):
+    with serve_process(env) as (base, process):
         assert httpx.patch(f"{base}/me", headers=headers, json={"display_name": "Ada"}).status_code == 200
         process.send_signal(signal.SIGINT)
         output, _ = process.communicate(timeout=30)
@@ -66,5 +40,5 @@ def test_embedded_database_survives_ctrl_c_and_is_reused(tmp_path: Path) -> None
     assert '"embedded_postgres_released"' in output
     assert not (tmp_path / "data" / "postgres" / "postmaster.pid").exists(), "postgres must stop with the server"
 
-    with _serve(env) as (base, _):
+    with serve_process(env) as (base, _):
         assert httpx.get(f"{base}/me", headers=headers).json()["display_name"] == "Ada"
