@@ -9,19 +9,22 @@ import html
 import json
 import re
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, cast
 from uuid import UUID
 
+from langchain_core.callbacks import AsyncCallbackManagerForRetrieverRun, CallbackManagerForRetrieverRun
+from langchain_core.documents import Document
 from langchain_core.messages import ToolCall, ToolMessage
+from langchain_core.retrievers import BaseRetriever
 from langchain_core.utils.function_calling import convert_to_openai_tool
-from pydantic import BaseModel, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from docent.db import chunks as chunks_db
 from docent.db import documents as documents_db
 from docent.db.session import acting_as, user_transaction
 from docent.graph.context import RunContext
 from docent.graph.state import Retrieval
-from docent.retrieval.search import SearchHit
+from docent.retrieval.search import Mode
 
 _TAG = re.compile(r"</?\s*passage", re.IGNORECASE)
 
@@ -82,15 +85,40 @@ async def run_tool(call: ToolCall, retrieval: Retrieval, context: RunContext) ->
     return await _list_documents(call, context), retrieval
 
 
+class UserDocuments(BaseRetriever):
+    """The caller's documents as a LangChain retriever, so that each search is a `retriever`
+    run of its own in the trace, with the passages it found."""
+
+    model_config = ConfigDict(arbitrary_types_allowed=True)
+
+    context: RunContext
+    k: int
+    mode: Mode
+
+    async def _aget_relevant_documents(
+        self, query: str, *, run_manager: AsyncCallbackManagerForRetrieverRun
+    ) -> list[Document]:
+        async with user_transaction(self.context.sessions, acting_as(self.context.user_id)) as session:
+            hits = await self.context.retriever.search(session, query=query, k=self.k, mode=self.mode)
+        return [
+            Document(hit.content, metadata=hit.model_dump(mode="json", exclude={"content"}), id=str(hit.chunk_id))
+            for hit in hits
+        ]
+
+    def _get_relevant_documents(self, query: str, *, run_manager: CallbackManagerForRetrieverRun) -> list[Document]:
+        raise NotImplementedError("the documents are searched asynchronously")
+
+
 async def _search(
     call: ToolCall, arguments: SearchDocuments, retrieval: Retrieval, context: RunContext
 ) -> tuple[ToolMessage, Retrieval]:
-    async with user_transaction(context.sessions, acting_as(context.user_id)) as session:
-        hits = await context.retriever.search(session, query=arguments.query, k=arguments.k, mode=retrieval["mode"])  # type: ignore[arg-type]
-    passages = [Passage.model_validate(hit, from_attributes=True) for hit in hits]
+    search = UserDocuments(context=context, k=arguments.k, mode=cast(Mode, retrieval["mode"]))
+    found = await search.ainvoke(arguments.query)
+    passages = [Passage.model_validate(d.metadata | {"content": d.page_content}) for d in found]
     retrieval = _remember(retrieval, passages, query=arguments.query)
     header = f"Search results for {json.dumps(arguments.query)}"
-    return _passages_message(call, header, passages, retrieval, _document_ids(hits)), retrieval
+    document_ids = list(dict.fromkeys(str(p.document_id) for p in passages))
+    return _passages_message(call, header, passages, retrieval, document_ids), retrieval
 
 
 async def _read_section(
@@ -160,7 +188,3 @@ def _passage(ref: int, passage: Passage) -> str:
     )
     content = _TAG.sub(lambda m: m.group(0).replace("<", "‹"), passage.content)
     return f"<passage {attributes}>\n{content}\n</passage>"
-
-
-def _document_ids(hits: Sequence[SearchHit]) -> list[str]:
-    return list(dict.fromkeys(str(hit.document_id) for hit in hits))

@@ -38,7 +38,7 @@ from docent.retrieval.retriever import Retriever
 from docent.runs import failures
 from docent.runs.live import LiveRun
 from docent.runs.serialize import jsonable
-from docent.runs.tracing import Tracing, trace_metadata
+from docent.runs.tracing import Tracing
 from docent.settings import Settings
 
 logger = logging.getLogger(__name__)
@@ -232,15 +232,13 @@ class RunManager:
             recursion_limit=RECURSION_LIMIT,
             run_id=live.run_id,
             run_name=GRAPH_ID,
-            metadata={**spec.metadata, "user_id": str(live.user_id), "run_id": str(live.run_id)},
+            metadata={**spec.metadata, "user_id": str(live.user_id), "thread_id": str(live.thread_id)},
         )
         if self._tracing is not None:
             async with user_transaction(self._sessions, acting_as(live.user_id)) as session:
                 documents = await documents_db.list_documents(session, user_id=live.user_id)
             document_ids = [str(d.id) for d in documents if d.status == "ready"][:100]
-            config["metadata"] = trace_metadata(
-                user_id=live.user_id, thread_id=live.thread_id, document_ids=document_ids, **config["metadata"]
-            )
+            config["metadata"] = {**config["metadata"], "document_ids": document_ids}
             config["callbacks"] = [self._tracing.tracer()]
         return config
 

@@ -6,7 +6,6 @@ run, because a tracer keeps the state of the runs it is recording.
 
 import asyncio
 import logging
-from typing import Any
 from uuid import UUID
 
 from langchain_core.tracers.langchain import LangChainTracer
@@ -20,6 +19,7 @@ class Tracing:
     def __init__(self, *, endpoint: str, api_key: str, project: str) -> None:
         self._client = Client(api_url=endpoint, api_key=api_key)
         self.project = project
+        self._project_id: UUID | None = None
 
     def tracer(self) -> LangChainTracer:
         return LangChainTracer(client=self._client, project_name=self.project)
@@ -27,6 +27,9 @@ class Tracing:
     async def send_feedback(self, *, run_id: UUID, key: str, score: float | None, comment: str | None) -> bool:
         """Whether LangSmith took it; the feedback is stored in Docent's database either way."""
         try:
+            if self._project_id is None:  # LangSmith finds a run's feedback through its project
+                project = await asyncio.to_thread(self._client.read_project, project_name=self.project)
+                self._project_id = project.id
             await asyncio.to_thread(
                 self._client.create_feedback,
                 run_id,
@@ -34,6 +37,7 @@ class Tracing:
                 score=score,
                 comment=comment,
                 trace_id=run_id,
+                session_id=self._project_id,
                 stop_after_attempt=2,
             )
         except (LangSmithError, OSError):
@@ -48,7 +52,3 @@ class Tracing:
     async def close(self) -> None:
         await self.flush()
         await asyncio.to_thread(self._client.cleanup)
-
-
-def trace_metadata(*, user_id: UUID, thread_id: UUID, document_ids: list[str], **extra: Any) -> dict[str, Any]:
-    return {"user_id": str(user_id), "thread_id": str(thread_id), "document_ids": document_ids, **extra}
