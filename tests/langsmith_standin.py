@@ -71,8 +71,8 @@ class LangSmithStandIn(LoopbackServer):
         )
         for part in message.iter_parts():
             name = part.get_param("name", header="content-disposition")
-            payload = json.loads(part.get_payload(decode=True))
-            operation, run_id, *field = str(name).split(".")
+            payload = json.loads(bytes(part.get_payload(decode=True)))
+            _operation, run_id, *field = str(name).split(".")
             self._merge({"id": run_id, **({field[0]: payload} if field else payload)})
 
     def _merge(self, run: dict[str, Any]) -> None:
