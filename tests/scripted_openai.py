@@ -8,6 +8,7 @@ import json
 import math
 import re
 import threading
+import time
 from collections import deque
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler
@@ -16,6 +17,13 @@ from typing import Any, Literal
 from tests.helpers import LoopbackServer, send_json
 
 _PASSAGE = re.compile(r'<passage ref="(\d+)"[^>]*>\n(.*?)\n</passage>', re.DOTALL)
+
+
+@dataclass
+class Timing:
+    start: float
+    first_token: float = 0.0  # when the first answer word was sent (streamed answers only)
+    end: float = 0.0
 
 
 @dataclass
@@ -48,10 +56,15 @@ class ScriptedOpenAI(LoopbackServer):
         self.script: deque[Reply] = deque()
         self.release = threading.Event()  # lets "hang" replies end (set at shutdown)
         self.hanging = threading.Event()  # set once a "hang" reply has begun
+        self.timings: list[Timing] = []  # per chat request, on this process's monotonic clock
         self.lock = threading.Lock()
         owner = self
 
         class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                with owner.lock:  # `/timings`: for a benchmark running this server in another process
+                    send_json(self, [vars(t) for t in owner.timings])
+
             def do_POST(self) -> None:
                 body = json.loads(self.rfile.read(int(self.headers["content-length"])))
                 with owner.lock:
@@ -84,6 +97,15 @@ class ScriptedOpenAI(LoopbackServer):
         send_json(handler, {"object": "list", "data": data, "model": body["model"], "usage": usage})
 
     def _chat(self, handler: BaseHTTPRequestHandler, body: dict[str, Any]) -> None:
+        timing = Timing(start=time.monotonic())
+        try:
+            self._answer(handler, body, timing)
+        finally:
+            timing.end = time.monotonic()
+            with self.lock:
+                self.timings.append(timing)
+
+    def _answer(self, handler: BaseHTTPRequestHandler, body: dict[str, Any], timing: Timing) -> None:
         with self.lock:
             reply = self.script.popleft() if self.script else agent_reply(body["messages"])
         if reply.failure == "hang":
@@ -99,12 +121,12 @@ class ScriptedOpenAI(LoopbackServer):
         }
         usage["total_tokens"] = usage["prompt_tokens"] + usage["completion_tokens"]
         if body.get("stream"):
-            self._stream(handler, body, reply, usage)
+            self._stream(handler, body, reply, usage, timing)
         else:
             send_json(handler, _completion(body["model"], reply, usage))
 
     def _stream(
-        self, handler: BaseHTTPRequestHandler, body: dict[str, Any], reply: Reply, usage: dict[str, int]
+        self, handler: BaseHTTPRequestHandler, body: dict[str, Any], reply: Reply, usage: dict[str, int], timing: Timing
     ) -> None:
         handler.send_response(200)
         handler.send_header("content-type", "text/event-stream")
@@ -125,6 +147,7 @@ class ScriptedOpenAI(LoopbackServer):
             send(_chunk(model, {"tool_calls": [opening | {"function": {"name": name, "arguments": ""}}]}))
             send(_chunk(model, {"tool_calls": [{"index": index, "function": {"arguments": json.dumps(arguments)}}]}))
         for n, piece in enumerate(re.findall(r"\S+\s*", reply.content)):
+            timing.first_token = timing.first_token or time.monotonic()
             send(_chunk(model, {"content": piece}))
             if n == 0 and reply.gate is not None:
                 reply.gate.wait(30)
@@ -174,3 +197,14 @@ def deterministic_vector(text: str, dimensions: int) -> list[float]:
     raw = [b - 128 for b in hashlib.shake_256(text.encode()).digest(dimensions)]
     norm = math.sqrt(sum(x * x for x in raw)) or 1.0
     return [x / norm for x in raw]
+
+
+if __name__ == "__main__":
+    # A standalone server (`python -m tests.scripted_openai`), so that a benchmark's
+    # measurements do not share a process, and its interpreter lock, with the model.
+    import sys
+
+    server = ScriptedOpenAI()
+    with server.running():
+        print(server.url, flush=True)
+        sys.stdin.read()  # until the parent closes our stdin

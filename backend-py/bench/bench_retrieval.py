@@ -99,7 +99,7 @@ def _load_synthetic(url: str, rng: np.random.Generator) -> tuple[uuid.UUID, uuid
                 (user_id, uuid.uuid4().hex),
             ).fetchone()[0]  # type: ignore[index]
         conn.execute("drop index chunks_embedding_idx")
-        owners = [small if i % int(1 / SMALL_SHARE) == 0 else big for i in range(TOTAL)][: TOTAL]
+        owners = [small if i % int(1 / SMALL_SHARE) == 0 else big for i in range(TOTAL)][:TOTAL]
         assert sum(owner == small for owner in owners) == small_count
         buffer = io.StringIO()
         for i, (owner, vector) in enumerate(zip(owners, vectors, strict=True)):
@@ -115,9 +115,13 @@ def _load_synthetic(url: str, rng: np.random.Generator) -> tuple[uuid.UUID, uuid
         conn.execute("set maintenance_work_mem = '1GB'")
         conn.execute("set search_path = public, extensions")
         conn.execute("create index chunks_embedding_idx on chunks using hnsw (embedding vector_cosine_ops)")
-        conn.execute("update documents set chunk_count = (select count(*) from chunks c where c.document_id = documents.id)")
+        conn.execute(
+            "update documents set chunk_count = (select count(*) from chunks c where c.document_id = documents.id)"
+        )
         conn.execute("analyze chunks")
-        print(f"synthetic: {TOTAL} chunks copied in {loaded:.1f} s, HNSW index built in {time.perf_counter() - started:.1f} s")
+        print(
+            f"synthetic: {TOTAL} chunks copied in {loaded:.1f} s, HNSW index built in {time.perf_counter() - started:.1f} s"
+        )
     queries = _vectors(rng, QUERIES, centers)
     return big, small, queries
 

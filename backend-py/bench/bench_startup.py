@@ -32,7 +32,11 @@ def _run_once(data_dir: Path) -> tuple[float, float]:
     env = {**os.environ, "DATA_DIR": str(data_dir), "PORT": str(port)}
     started = time.perf_counter()
     process = subprocess.Popen(
-        ["make", "-s", "run"], cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        ["make", "-s", "run"],
+        cwd=REPO,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
         start_new_session=True,
     )
     try:

@@ -84,7 +84,10 @@ def create_app(settings: Settings, *, embedder: Embedder | None = None) -> FastA
                 open_checkpoints(libpq_url(database_url), max_size=settings.database_pool_size)
             )
             graph = build_graph(
-                create_chat_model(settings), checkpointer=checkpoints.saver, max_tool_rounds=settings.max_tool_rounds
+                create_chat_model(settings),
+                checkpointer=checkpoints.saver,
+                max_tool_rounds=settings.max_tool_rounds,
+                history_turns=settings.chat_history_turns,
             )
             tracing = build_tracing(settings)
             if tracing is not None:

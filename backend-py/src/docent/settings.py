@@ -51,6 +51,7 @@ class Settings(BaseSettings):
     chat_max_retries: int = Field(default=1, ge=0, le=10)
     run_timeout_seconds: float = Field(default=120, gt=0, le=3600)
     max_tool_rounds: int = Field(default=4, ge=1, le=20)
+    chat_history_turns: int = Field(default=10, ge=0, le=100)  # earlier exchanges the model sees
     max_message_chars: int = Field(default=16_000, ge=100, le=1_000_000)
     daily_token_budget: int = Field(default=500_000, ge=0)  # per user; 0 = unlimited
     runs_per_minute: int = Field(default=20, ge=0)  # per user; 0 = unlimited

@@ -27,7 +27,7 @@ router = APIRouter(tags=["runs"])
 RUN_NOT_FOUND = "Run not found"
 
 
-def _spec(thread_id: UUID, body: RunCreate, settings: Settings) -> RunSpec:
+def _spec(thread_id: UUID, body: RunCreate, settings: Settings, *, streamed: bool) -> RunSpec:
     if body.assistant_id != GRAPH_ID:
         raise NotFound("Thread or assistant not found.", code="assistant_not_found")
     question = body.input.messages[0].text()
@@ -41,7 +41,7 @@ def _spec(thread_id: UUID, body: RunCreate, settings: Settings) -> RunSpec:
     return RunSpec(
         thread_id=thread_id,
         question=question,
-        stream_modes=body.stream_modes(),
+        stream_modes=body.stream_modes() if streamed else (),  # wait and create need only the end
         strategy=cast(Strategy, body.multitask_strategy),  # the schema refuses rollback
         metadata=body.metadata,
     )
@@ -55,8 +55,9 @@ async def _start(
     session: UserSession,
     runs: Runs,
     settings: Settings,
+    streamed: bool = False,
 ) -> tuple[dict[str, Any], LiveRun, asyncio.Queue[Event | None]]:
-    spec = _spec(thread_id, body, settings)
+    spec = _spec(thread_id, body, settings, streamed=streamed)
     if body.if_not_exists == "create" and await threads_db.get_thread(session, thread_id=thread_id) is None:
         await threads_db.create_thread(session, thread_id=thread_id, user_id=principal.user_id, metadata={})
     run, live = await runs.admit(session, user_id=principal.user_id, spec=spec, run_id=uuid4())
@@ -80,7 +81,13 @@ async def stream_run(
     settings: AppSettings,
 ) -> StreamingResponse:
     run, live, queue = await _start(
-        thread_id=thread_id, body=body, principal=principal, session=session, runs=runs, settings=settings
+        thread_id=thread_id,
+        body=body,
+        principal=principal,
+        session=session,
+        runs=runs,
+        settings=settings,
+        streamed=True,
     )
     return StreamingResponse(
         sse.event_stream(live, queue, cancel_on_disconnect=body.on_disconnect == "cancel"),

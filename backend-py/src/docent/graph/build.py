@@ -33,6 +33,7 @@ def build_graph(
     *,
     checkpointer: BaseCheckpointSaver[Any] | None,
     max_tool_rounds: int = 4,
+    history_turns: int = 10,
     search_mode: str = "hybrid",
 ) -> Graph:
     with_tools = model.bind_tools(TOOL_SPECS)
@@ -41,7 +42,7 @@ def build_graph(
         return {"citations": [], "retrieval": empty_retrieval(search_mode)}
 
     async def agent(state: AgentState) -> AgentState:
-        messages = model_input(state["messages"])
+        messages = model_input(state["messages"], history_turns=history_turns)
         if state["retrieval"]["rounds"] < max_tool_rounds:
             response = await with_tools.ainvoke(messages)
         else:

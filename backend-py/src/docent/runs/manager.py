@@ -37,7 +37,6 @@ from docent.metrics import Metrics
 from docent.retrieval.retriever import Retriever
 from docent.runs import failures
 from docent.runs.live import LiveRun
-from docent.runs.serialize import jsonable
 from docent.runs.tracing import Tracing
 from docent.settings import Settings
 
@@ -224,7 +223,7 @@ class RunManager:
                 first_token = False
                 self._metrics.first_token_seconds.observe(time.perf_counter() - started)
             if mode in requested:
-                live.publish(_EVENTS[mode], jsonable(chunk))
+                live.publish(_EVENTS[mode], chunk)  # encoded by each listener, if any
 
     async def _config(self, live: LiveRun, spec: RunSpec) -> RunnableConfig:
         config = RunnableConfig(
