@@ -51,10 +51,11 @@ unit: sync  ## the test suite with coverage
 clean:  ## remove the virtualenv and tool caches (keeps .data/)
 	rm -rf $(PROJECT)/.venv .tools .pytest_cache .mypy_cache .ruff_cache $(PROJECT)/.coverage
 
-bench: sync  ## benchmarks: token verification, make-run start-up, ingestion throughput, search at 100k chunks
+bench: sync  ## benchmarks: token verification, make-run start-up, ingestion, search at 100k chunks, agent turns
 	$(UVX) python bench/bench_auth.py
 	$(UVX) python bench/bench_startup.py
 	$(UVX) python bench/bench_retrieval.py
+	$(UVX) python bench/bench_agent.py
 
 EVAL_DIR := .data/eval
 EVAL_ARCHIVE := ../shared/eval/postgresql-15-docs-html.tar.xz

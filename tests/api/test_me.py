@@ -6,7 +6,8 @@ import httpx
 import psycopg
 import pytest
 
-from tests.conftest import DatabaseActivity
+from tests.agent import new_thread, other_user_headers, stream
+from tests.conftest import DatabaseActivity, InProcess
 from tests.helpers import claims, create_user, hs256
 
 User = tuple[uuid.UUID, dict[str, str]]
@@ -109,3 +110,33 @@ async def test_erasing_my_data_removes_what_i_own_and_nothing_else(
         bob_name = conn.execute("select display_name from profiles where id = %s", (bob,)).fetchone()
     assert left == {alice: 0, bob: 2}
     assert bob_name == ("Named",)
+
+
+async def test_erasing_my_data_removes_threads_runs_and_checkpoints_and_keeps_usage(
+    agent: InProcess, user: tuple[uuid.UUID, dict[str, str]], database_url: str
+) -> None:
+    user_id, headers = user
+    thread_id = await new_thread(agent.http, headers)
+    await stream(agent.http, headers, thread_id)
+    other = other_user_headers(database_url)
+    others_thread = await new_thread(agent.http, other)
+    await stream(agent.http, other, others_thread)
+
+    assert (await agent.http.delete("/me/data", headers=headers)).status_code == 204
+
+    assert (await agent.http.post("/threads/search", headers=headers, json={})).json() == []
+    with psycopg.connect(database_url) as conn:
+        counts = conn.execute(
+            "select (select count(*) from langgraph.checkpoints where thread_id = %(mine)s),"
+            " (select count(*) from langgraph.checkpoints where thread_id = %(theirs)s),"
+            " (select count(*) from runs where user_id = %(user)s),"
+            " (select runs from usage_daily where user_id = %(user)s)",
+            {"mine": thread_id, "theirs": others_thread, "user": user_id},
+        ).fetchone()
+    assert counts is not None
+    mine, theirs, runs, usage = counts
+    assert (mine, runs, usage) == (0, 0, 1)
+    assert theirs > 0
+    assert (
+        len((await agent.http.get(f"/threads/{others_thread}/state", headers=other)).json()["values"]["messages"]) == 4
+    )
