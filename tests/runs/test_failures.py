@@ -2,10 +2,12 @@
 error event, and the user's message kept so that asking again works."""
 
 import asyncio
+import uuid
 from collections.abc import Callable
 from typing import Any
 
 import httpx
+import psycopg
 import pytest
 
 from docent.retrieval.embeddings import Embedder
@@ -226,3 +228,36 @@ async def test_runs_report_tokens_latency_and_first_token_in_metrics(
     assert 'docent_retrieval_duration_seconds_count{mode="hybrid"} 1.0' in metrics
     tokens = [line for line in metrics.splitlines() if line.startswith('docent_llm_tokens_total{kind="output"}')]
     assert float(tokens[0].split()[-1]) > 0
+
+
+async def test_runs_orphaned_by_a_crash_are_failed_at_start_and_the_thread_works(
+    llm_settings: Callable[..., Settings], embedder: Embedder, user: tuple[Any, Headers], database_url: str
+) -> None:
+    user_id, headers = user
+    async with running(app_with(llm_settings(), embedder)) as served:
+        thread_id = await new_thread(served.http, headers)
+        live_thread = await new_thread(served.http, headers)
+    crashed, alive = uuid.uuid4(), uuid.uuid4()
+    with psycopg.connect(database_url, autocommit=True) as conn:  # what a SIGKILL mid-run leaves behind
+        conn.execute(
+            "update threads set status = 'busy', locked_until = now() - interval '1 second' where id = %s", (thread_id,)
+        )
+        conn.execute(
+            "update threads set status = 'busy', locked_until = now() + interval '1 minute' where id = %s",
+            (live_thread,),
+        )
+        for run_id, thread in ((crashed, thread_id), (alive, live_thread)):
+            conn.execute(
+                "insert into runs (id, thread_id, user_id, assistant_id, status)"
+                " values (%s, %s, %s, 'docent', 'running')",
+                (run_id, thread, user_id),
+            )
+
+    async with running(app_with(llm_settings(), embedder)) as served:
+        run = (await served.http.get(f"/threads/{thread_id}/runs/{crashed}", headers=headers)).json()
+        assert run["status"] == "error"
+        assert run["error"].startswith("The service stopped during this run.")
+        other = (await served.http.get(f"/threads/{live_thread}/runs/{alive}", headers=headers)).json()
+        assert other["status"] == "running", "another replica's run, its lease still fresh, is left alone"
+        response, _ = await stream(served.http, headers, thread_id)
+        assert response.status_code == 200

@@ -101,6 +101,7 @@ def create_app(settings: Settings, *, embedder: Embedder | None = None) -> FastA
                 metrics=metrics,
                 tracing=tracing,
             )
+            await runs.start()
             stack.push_async_callback(runs.stop)
             yield State(
                 settings=settings,

@@ -4,12 +4,12 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any, Literal
 from uuid import UUID
 
-from sqlalchemy import func
+from sqlalchemy import func, or_
 from sqlalchemy.dialects.postgresql import insert
 from sqlmodel import col, select, update
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from docent.db.models import Run, RunFeedback, UsageDaily
+from docent.db.models import Run, RunFeedback, Thread, UsageDaily
 
 RunStatus = Literal["pending", "running", "success", "error", "timeout", "interrupted"]
 FINISHED: frozenset[str] = frozenset({"success", "error", "timeout", "interrupted"})
@@ -111,6 +111,30 @@ async def add_feedback(session: AsyncSession, *, feedback: RunFeedback) -> RunFe
     await session.flush()
     await session.refresh(feedback)
     return feedback
+
+
+async def fail_orphaned_runs(session: AsyncSession, *, message: str) -> int:
+    """Mark failed every run still pending or running whose thread's lease has lapsed: its
+    process died. Run by the service's own login at start-up, across users."""
+    lapsed = (
+        select(col(Thread.id))
+        .where(or_(col(Thread.locked_until).is_(None), col(Thread.locked_until) < func.now()))
+        .scalar_subquery()
+    )
+    statement = (
+        update(Run)
+        .where(col(Run.status).in_(["pending", "running"]), col(Run.thread_id).in_(lapsed))
+        .values(status="error", error=message, updated_at=func.now())
+        .returning(col(Run.id))
+    )
+    orphans = list((await session.exec(statement)).all())
+    release = (
+        update(Thread)
+        .where(col(Thread.status) == "busy", col(Thread.locked_until) < func.now())
+        .values(status="error", locked_until=None)
+    )
+    await session.exec(release)
+    return len(orphans)
 
 
 def utc_today() -> date:

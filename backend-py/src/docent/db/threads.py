@@ -119,6 +119,15 @@ async def release_thread(session: AsyncSession, *, thread_id: UUID, status: Thre
     await session.exec(update(Thread).where(col(Thread.id) == thread_id).values(values))
 
 
+async def renew_lease(session: AsyncSession, *, thread_id: UUID, lease: timedelta) -> None:
+    statement = (
+        update(Thread)
+        .where(col(Thread.id) == thread_id, col(Thread.status) == "busy")
+        .values(locked_until=func.now() + lease)
+    )
+    await session.exec(statement)
+
+
 async def name_thread(session: AsyncSession, *, thread_id: UUID, title: str) -> None:
     """The first question names the thread; later ones never rename it."""
     statement = (

@@ -1,8 +1,9 @@
 """Runs: admitted in the caller's transaction, executed as tasks that outlive their request.
 
 A run holds its thread through a lease in the `threads` row (an atomic conditional update),
-so two runs never write one thread, across replicas too; a crashed replica's lease expires
-with the run time limit. A second run on a busy thread is rejected (`reject`, the default)
+so two runs never write one thread, across replicas too. The run renews the lease while it
+lives; a crashed replica's lease expires within LEASE_SECONDS, and its orphaned runs are
+marked failed by the next start. A second run on a busy thread is rejected (`reject`, the default)
 or, with `enqueue` / `interrupt`, waits for (or cancels) the run in flight in this process.
 
 The graph runs in a task of its own: a client that disconnects stops listening, not the
@@ -13,6 +14,8 @@ import asyncio
 import logging
 import math
 import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal, cast
@@ -20,6 +23,7 @@ from uuid import UUID
 
 from langchain_core.messages import AIMessage, HumanMessage
 from langchain_core.runnables import RunnableConfig
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import async_sessionmaker
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -45,10 +49,12 @@ logger = logging.getLogger(__name__)
 StreamMode = Literal["values", "updates", "messages-tuple"]
 GraphMode = Literal["values", "updates", "messages"]
 Strategy = Literal["reject", "enqueue", "interrupt"]
+ORPHANED = "The service stopped during this run. Your message is kept in the conversation; ask again to retry."
 BUSY = "Thread is already running a task. Wait for it to finish or choose a different multitask strategy."
 _GRAPH_MODES = {"values": "values", "updates": "updates", "messages-tuple": "messages"}
 _EVENTS = {"values": "values", "updates": "updates", "messages": "messages"}
 TITLE_CHARS = 80
+LEASE_SECONDS = 30.0  # renewed every third of that while the run lives
 RECURSION_LIMIT = 40
 
 
@@ -89,7 +95,7 @@ class RunManager:
         self._settings = settings
         self._metrics = metrics
         self._tracing = tracing
-        self._lease = timedelta(seconds=settings.run_timeout_seconds + 60)
+        self._lease = timedelta(seconds=LEASE_SECONDS)
         self._by_thread: dict[UUID, LiveRun] = {}
         self._by_run: dict[UUID, LiveRun] = {}
 
@@ -141,6 +147,17 @@ class RunManager:
         for live in runs:
             await live.done.wait()
 
+    async def start(self) -> None:
+        """Mark failed the runs a crashed process left behind (their thread's lease has expired)."""
+        try:
+            async with self._sessions() as session, session.begin():
+                orphans = await runs_db.fail_orphaned_runs(session, message=ORPHANED)
+        except SQLAlchemyError:
+            logger.warning("orphaned_runs_not_checked", exc_info=True)  # /health/ready tells why
+            return
+        if orphans:
+            logger.info("orphaned_runs_failed", extra={"runs": orphans})
+
     async def stop(self) -> None:
         """Cancel every run in flight and wait for each to record its outcome."""
         tasks = [live.task for live in self._by_run.values() if live.task is not None]
@@ -180,7 +197,7 @@ class RunManager:
         try:
             if live.queued:
                 await self._wait_turn(live)
-            async with asyncio.timeout(self._settings.run_timeout_seconds):
+            async with asyncio.timeout(self._settings.run_timeout_seconds), self._holding(live):
                 await self._stream(live, spec, tokens, started)
             outcome = _Outcome("success")
         except asyncio.CancelledError:
@@ -193,6 +210,25 @@ class RunManager:
             kind, message = failures.describe(error)
             outcome = _Outcome("error", kind, message)
         await self._finish(live, outcome, tokens, time.perf_counter() - started)
+
+    @asynccontextmanager
+    async def _holding(self, live: LiveRun) -> AsyncIterator[None]:
+        """Renew the thread's lease in the background while the run lives."""
+        renewal = asyncio.create_task(self._renew(live), name=f"lease-{live.run_id}")
+        try:
+            yield
+        finally:
+            renewal.cancel()
+            await asyncio.gather(renewal, return_exceptions=True)
+
+    async def _renew(self, live: LiveRun) -> None:
+        while True:
+            await asyncio.sleep(LEASE_SECONDS / 3)  # a heartbeat, not a wait for some event
+            try:
+                async with user_transaction(self._sessions, acting_as(live.user_id)) as session:
+                    await threads_db.renew_lease(session, thread_id=live.thread_id, lease=self._lease)
+            except SQLAlchemyError:
+                logger.warning("lease_renewal_failed", extra={"run_id": str(live.run_id)}, exc_info=True)
 
     async def _wait_turn(self, live: LiveRun) -> None:
         for earlier in live.waits_for:  # all of them: a cancelled waiter ends before the run it waited for
