@@ -73,3 +73,21 @@ def test_secrets_do_not_print() -> None:
     settings = Settings(supabase_jwt_secret="x" * 40, database_url="postgresql://u:hunter2@h/db")
     assert "hunter2" not in repr(settings)
     assert "x" * 40 not in repr(settings)
+
+
+@pytest.mark.parametrize(
+    ("values", "message"),
+    [
+        ({"langsmith_tracing": True}, "LANGSMITH_TRACING=true needs LANGSMITH_API_KEY"),
+        ({"openai_base_url": "localhost:11434/v1"}, "OPENAI_BASE_URL must be an http:// or https:// URL"),
+    ],
+)
+def test_agent_settings_that_cannot_work_are_refused(values: dict[str, object], message: str) -> None:
+    with pytest.raises(ValidationError, match=message):
+        Settings(**values)  # type: ignore[arg-type]
+
+
+def test_a_chat_model_is_configured_by_a_key_or_a_base_url() -> None:
+    assert not Settings().llm_configured
+    assert Settings(openai_api_key="sk-x").llm_configured
+    assert Settings(openai_base_url="http://localhost:11434/v1").llm_configured

@@ -1,6 +1,7 @@
 """The chat-model factory: an OpenAI-compatible model when one is configured, else extractive."""
 
 import hashlib
+import html
 import json
 import re
 from collections.abc import AsyncIterator, Iterator, Sequence
@@ -108,7 +109,7 @@ class ExtractiveChatModel(BaseChatModel):
 def _quote(ref: str, title: str, section: str, content: str) -> str:
     words = content.split()
     excerpt = " ".join(words[:_EXCERPT_WORDS]) + (" …" if len(words) > _EXCERPT_WORDS else "")
-    source = " › ".join(part for part in (title, section) if part)
+    source = " › ".join(html.unescape(part) for part in (title, section) if part)
     return f"> {excerpt}\n\n— {source} [{ref}]"
 
 

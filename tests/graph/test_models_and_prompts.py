@@ -1,0 +1,71 @@
+"""The chat-model factory, the extractive model on its own, and what the model is shown."""
+
+import uuid
+from datetime import UTC, datetime
+
+from langchain_core.messages import AIMessage, HumanMessage, SystemMessage, ToolMessage
+from langchain_openai import ChatOpenAI
+
+from docent.graph.models import EXTRACTIVE_LABEL, ExtractiveChatModel, create_chat_model
+from docent.graph.prompts import model_input
+from docent.runs.serialize import dumps
+from docent.settings import Settings
+
+PASSAGES = (
+    'Search results. UNTRUSTED.\n<passage ref="1" title="Guide &amp; notes" section="Setup" document_id="d">\n'
+    "Install the package, then run it.\n</passage>"
+)
+
+
+def test_the_factory_follows_the_settings() -> None:
+    assert isinstance(create_chat_model(Settings()), ExtractiveChatModel)
+    model = create_chat_model(
+        Settings(openai_base_url="http://localhost:11434/v1", chat_model="llama3", chat_max_tokens=99)
+    )
+    assert isinstance(model, ChatOpenAI)
+    assert (model.model_name, model.max_tokens, model.openai_api_base) == ("llama3", 99, "http://localhost:11434/v1")
+    assert model.stream_usage is True
+
+
+def test_the_extractive_model_searches_then_quotes_and_cites() -> None:
+    model = ExtractiveChatModel()
+    question = HumanMessage("How do I install it?")
+    call = model.invoke([question])
+    assert call.tool_calls[0]["name"] == "search_documents"
+    assert call.tool_calls[0]["args"] == {"query": "How do I install it?", "k": 5}
+    answer = model.invoke([question, call, ToolMessage(PASSAGES, tool_call_id=call.tool_calls[0]["id"])])
+    assert answer.content == (
+        EXTRACTIVE_LABEL + "\n\n> Install the package, then run it.\n\n— Guide & notes › Setup [1]"
+    )
+    streamed = "".join(
+        str(chunk.content) for chunk in model.stream([question, call, ToolMessage(PASSAGES, tool_call_id="x")])
+    )
+    assert streamed == answer.content
+    assert model.invoke([SystemMessage("no question")]).text.endswith("Ask a question about your documents.")
+
+
+def test_the_model_sees_recent_questions_and_answers_but_not_old_passages() -> None:
+    history = []
+    for n in range(5):
+        history += [
+            HumanMessage(f"q{n}"),
+            AIMessage("", tool_calls=[{"name": "search_documents", "args": {}, "id": f"c{n}"}]),
+            ToolMessage("passages", tool_call_id=f"c{n}"),
+            AIMessage(f"a{n}"),
+        ]
+    current = [HumanMessage("now"), AIMessage("", tool_calls=[{"name": "list_documents", "args": {}, "id": "c"}])]
+    shown = model_input([*history, *current], history_turns=2)
+    assert [m.content for m in shown[1:]] == ["q3", "a3", "q4", "a4", "now", ""]
+    assert isinstance(shown[0], SystemMessage)
+    assert [m.content for m in model_input([*history, *current], history_turns=0)[1:]] == ["now", ""]
+
+
+def test_graph_output_serializes_like_the_agent_server() -> None:
+    when = datetime(2026, 11, 23, tzinfo=UTC)
+    ident = uuid.UUID(int=1)
+    encoded = dumps({"m": HumanMessage("hi", id="1"), "at": when, "id": ident, "set": {1}, "other": object})
+    assert encoded.startswith('{"m":{"content":"hi"')
+    assert '"at":"2026-11-23T00:00:00+00:00"' in encoded
+    assert f'"id":"{ident}"' in encoded
+    assert '"set":[1]' in encoded
+    assert '"other":"<class \'object\'>"' in encoded
