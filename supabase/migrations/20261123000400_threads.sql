@@ -13,8 +13,10 @@ create table public.threads (
     title text check (char_length(title) <= 200),
     status text not null default 'idle' check (status in ('idle', 'busy', 'interrupted', 'error')),
     metadata jsonb not null default '{}' check (jsonb_typeof(metadata) = 'object'),
-    -- While a run holds the thread: until when its lease lasts (a crashed replica's lease expires).
+    -- While a run holds the thread: which run, and until when (renewed while the run lives,
+    -- so a crashed replica's lease lapses).
     locked_until timestamptz,
+    lease_run_id uuid,
     created_at timestamptz not null default now(),
     updated_at timestamptz not null default now(),
     unique (id, user_id)
@@ -31,8 +33,8 @@ create table public.runs (
     multitask_strategy text not null default 'reject',
     metadata jsonb not null default '{}' check (jsonb_typeof(metadata) = 'object'),
     error text,
-    input_tokens integer not null default 0,
-    output_tokens integer not null default 0,
+    input_tokens integer not null default 0 check (input_tokens >= 0),
+    output_tokens integer not null default 0 check (output_tokens >= 0),
     created_at timestamptz not null default now(),
     updated_at timestamptz not null default now(),
     unique (id, user_id),
@@ -58,9 +60,9 @@ create index run_feedback_run_idx on public.run_feedback (run_id);
 create table public.usage_daily (
     user_id uuid not null default auth.uid() references auth.users (id) on delete cascade,
     day date not null,
-    input_tokens bigint not null default 0,
-    output_tokens bigint not null default 0,
-    runs integer not null default 0,
+    input_tokens bigint not null default 0 check (input_tokens >= 0),
+    output_tokens bigint not null default 0 check (output_tokens >= 0),
+    runs integer not null default 0 check (runs >= 0),
     primary key (user_id, day)
 );
 
@@ -82,11 +84,13 @@ create policy usage_daily_own on public.usage_daily
     for all to authenticated
     using (user_id = (select auth.uid())) with check (user_id = (select auth.uid()));
 
+-- Users read all of it, create threads, runs and feedback, and rename or tag threads. The
+-- bookkeeping (a thread's lease and status, a run's outcome and tokens, daily usage) is
+-- written only by the service's own login, so that no user can lift their own budget or
+-- lease through the Data API.
 revoke all on public.threads, public.runs, public.run_feedback, public.usage_daily from anon, authenticated;
 grant select, insert, delete on public.threads to authenticated;
-grant update (title, status, metadata, locked_until, updated_at) on public.threads to authenticated;
+grant update (title, metadata, updated_at) on public.threads to authenticated;
 grant select, insert on public.runs to authenticated;
-grant update (status, error, input_tokens, output_tokens, updated_at) on public.runs to authenticated;
 grant select, insert on public.run_feedback to authenticated;
-grant select, insert on public.usage_daily to authenticated;
-grant update (input_tokens, output_tokens, runs) on public.usage_daily to authenticated;
+grant select on public.usage_daily to authenticated;

@@ -105,3 +105,27 @@ def test_sqlmodel_tables_match_the_migrations(database_url: str) -> None:
             ).fetchall()
             assert dict(columns) == {column.name: bool(column.nullable) for column in table.columns}, table.name
     assert Profile.__tablename__ in SQLModel.metadata.tables
+
+
+@pytest.mark.parametrize(
+    "statement",
+    [
+        "update public.usage_daily set input_tokens = 0",
+        "insert into public.usage_daily (day, input_tokens) values (current_date, 0)",
+        "update public.threads set locked_until = null, status = 'idle'",
+        "update public.runs set status = 'success', output_tokens = 0",
+        "select * from langgraph.checkpoints",
+    ],
+)
+async def test_users_cannot_write_their_own_bookkeeping_or_read_checkpoints(database_url: str, statement: str) -> None:
+    """Through the Supabase Data API a user acts as `authenticated`: their budget, leases and
+    run outcomes, and every checkpoint, are out of reach."""
+    user = create_user(database_url)
+    engine = create_engine(database_url, pool_size=1)
+    sessions = create_sessionmaker(engine)
+    try:
+        with pytest.raises(DBAPIError, match="permission denied"):
+            async with user_transaction(sessions, _principal(user)) as session:
+                await (await session.connection()).execute(text(statement))
+    finally:
+        await engine.dispose()

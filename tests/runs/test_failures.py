@@ -261,3 +261,23 @@ async def test_runs_orphaned_by_a_crash_are_failed_at_start_and_the_thread_works
         assert other["status"] == "running", "another replica's run, its lease still fresh, is left alone"
         response, _ = await stream(served.http, headers, thread_id)
         assert response.status_code == 200
+
+
+async def test_cancelling_twice_still_ends_the_run_once(
+    agent: InProcess, user: tuple[Any, Headers], model_server: ScriptedOpenAI
+) -> None:
+    _, headers = user
+    thread_id = await new_thread(agent.http, headers)
+    run_id = await _start_hanging_run(agent, headers, model_server, thread_id)
+    live = agent.state["runs"].live(uuid.UUID(run_id))
+    live.cancel()
+    live.cancel()
+    joined = await agent.http.get(f"/threads/{thread_id}/runs/{run_id}/join", headers=headers)
+    assert joined.json()["messages"][0]["content"] == "What does VACUUM do?"
+    assert (await agent.http.get(f"/threads/{thread_id}/runs/{run_id}", headers=headers)).json()["status"] == (
+        "interrupted"
+    )
+    assert agent.state["runs"].live(uuid.UUID(run_id)) is None
+    model_server.script.append(Reply("Fine now."))
+    response = await agent.http.post(f"/threads/{thread_id}/runs/wait", headers=headers, json=run_body())
+    assert response.json()["messages"][-1]["content"] == "Fine now."

@@ -9,6 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from docent.api.deps import AgentGraph, AppSettings, Runs, UserSession
 from docent.auth import CurrentPrincipal
 from docent.db import documents, profiles, runs, threads
+from docent.db.checkpoints import storage_errors
 from docent.db.models import Profile
 from docent.errors import NotFound
 
@@ -83,8 +84,9 @@ async def erase_my_data(principal: CurrentPrincipal, session: UserSession, graph
     for thread_id in owned:  # first, or a finishing run would wait on rows this transaction deletes
         await manager.cancel_thread(thread_id)
     await threads.delete_all_threads(session)
-    for thread_id in owned:
-        await graph.checkpointer.adelete_thread(str(thread_id))  # type: ignore[union-attr]
+    with storage_errors():
+        for thread_id in owned:
+            await graph.checkpointer.adelete_thread(str(thread_id))  # type: ignore[union-attr]
     await documents.delete_all_documents(session, user_id=principal.user_id)
     await profiles.delete_profile(session, user_id=principal.user_id)
 

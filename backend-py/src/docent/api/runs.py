@@ -15,6 +15,7 @@ from docent.api.threads import owned_thread
 from docent.auth import CurrentPrincipal
 from docent.db import runs as runs_db
 from docent.db import threads as threads_db
+from docent.db.checkpoints import storage_errors
 from docent.db.models import RunFeedback
 from docent.errors import InvalidContent, NotFound
 from docent.graph import GRAPH_ID
@@ -194,7 +195,8 @@ async def join_run(thread_id: UUID, run_id: UUID, session: UserSession, runs: Ru
         return Response(
             sse.dumps({"__error__": {"error": run.status, "message": run.error}}), media_type="application/json"
         )
-    snapshot = await graph.aget_state({"configurable": {"thread_id": str(thread_id)}})
+    with storage_errors():
+        snapshot = await graph.aget_state({"configurable": {"thread_id": str(thread_id)}})
     return Response(sse.dumps(snapshot.values), media_type="application/json")
 
 

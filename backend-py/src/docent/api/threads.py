@@ -11,6 +11,7 @@ from docent.api.agent_schemas import HistoryQuery, ThreadCreate, ThreadPatch, Th
 from docent.api.deps import AgentGraph, Runs, UserSession
 from docent.auth import CurrentPrincipal
 from docent.db import threads
+from docent.db.checkpoints import storage_errors
 from docent.db.models import Thread
 from docent.errors import Conflict, NotFound
 from docent.graph.build import Graph
@@ -33,17 +34,23 @@ async def owned_thread(session: UserSession, thread_id: UUID) -> Thread:
 
 
 async def _values(graph: Graph, thread_id: UUID) -> dict[str, Any] | None:
-    snapshot = await graph.aget_state(_config(thread_id))
+    with storage_errors():
+        snapshot = await graph.aget_state(_config(thread_id))
     return state_json(snapshot)["values"] if snapshot.values else None
 
 
 @router.post("/threads")
-async def create_thread(body: ThreadCreate, principal: CurrentPrincipal, session: UserSession) -> dict[str, Any]:
+async def create_thread(
+    body: ThreadCreate, principal: CurrentPrincipal, session: UserSession, graph: AgentGraph
+) -> dict[str, Any]:
     thread_id = body.thread_id or uuid4()
     thread = await threads.create_thread(
         session, thread_id=thread_id, user_id=principal.user_id, metadata=body.metadata
     )
     if thread is not None:
+        if body.thread_id is not None:  # a chosen id may have been used, and deleted, before
+            with storage_errors():
+                await graph.checkpointer.adelete_thread(str(thread_id))  # type: ignore[union-attr]
         return thread_json(thread)
     existing = await threads.get_thread(session, thread_id=thread_id)
     if existing is not None and body.if_exists == "do_nothing":
@@ -85,23 +92,27 @@ async def update_thread(thread_id: UUID, body: ThreadPatch, session: UserSession
 
 @router.delete("/threads/{thread_id}", status_code=204)
 async def delete_thread(thread_id: UUID, session: UserSession, graph: AgentGraph, runs: Runs) -> Response:
-    await owned_thread(session, thread_id)
-    await runs.cancel_thread(thread_id)
+    thread = await owned_thread(session, thread_id)
+    if not await runs.cancel_thread(thread_id) and thread_json(thread)["status"] == "busy":
+        raise Conflict("The thread's run is in flight on another replica; cancel it first.", code="thread_busy")
     await threads.delete_thread(session, thread_id=thread_id)
-    await graph.checkpointer.adelete_thread(str(thread_id))  # type: ignore[union-attr]
+    with storage_errors():
+        await graph.checkpointer.adelete_thread(str(thread_id))  # type: ignore[union-attr]
     return Response(status_code=204)
 
 
 @router.get("/threads/{thread_id}/state")
 async def get_state(thread_id: UUID, session: UserSession, graph: AgentGraph) -> dict[str, Any]:
     await owned_thread(session, thread_id)
-    return state_json(await graph.aget_state(_config(thread_id)))
+    with storage_errors():
+        return state_json(await graph.aget_state(_config(thread_id)))
 
 
 @router.get("/threads/{thread_id}/state/{checkpoint_id}")
 async def get_state_at(thread_id: UUID, checkpoint_id: str, session: UserSession, graph: AgentGraph) -> dict[str, Any]:
     await owned_thread(session, thread_id)
-    snapshot = await graph.aget_state(_config(thread_id, checkpoint_id))
+    with storage_errors():
+        snapshot = await graph.aget_state(_config(thread_id, checkpoint_id))
     if not snapshot.values and snapshot.created_at is None:
         raise NotFound(f"Checkpoint {checkpoint_id} not found", code="checkpoint_not_found")
     return state_json(snapshot)
@@ -115,7 +126,8 @@ async def _history(graph: Graph, thread_id: UUID, query: HistoryQuery) -> list[d
         before=_config(thread_id, before) if before else None,
         filter=query.metadata,
     )
-    return [state_json(snapshot) async for snapshot in snapshots]
+    with storage_errors():
+        return [state_json(snapshot) async for snapshot in snapshots]
 
 
 @router.post("/threads/{thread_id}/history")

@@ -14,8 +14,8 @@ not yet migrated.
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from typing import Any
 
 import psycopg
@@ -36,6 +36,18 @@ async def _configure(connection: AsyncConnection[Any]) -> None:
     await connection.execute(f"set search_path to {SCHEMA}")
 
 
+UNAVAILABLE = "Conversation storage is unavailable: the database is unreachable or not migrated."
+
+
+@contextmanager
+def storage_errors() -> Iterator[None]:
+    """The checkpointer's database errors as 503 `Unavailable` (not a 500)."""
+    try:
+        yield
+    except (psycopg.Error, PoolTimeout) as error:
+        raise Unavailable(UNAVAILABLE, code="checkpoints_unavailable") from error
+
+
 class Checkpoints:
     """The saver, and whether its tables are known to exist."""
 
@@ -53,10 +65,7 @@ class Checkpoints:
                 async with asyncio.timeout(within):
                     await self._setup_once()
             except (psycopg.Error, PoolTimeout, TimeoutError) as error:
-                raise Unavailable(
-                    "Conversation storage is unavailable: the database is unreachable or not migrated.",
-                    code="checkpoints_unavailable",
-                ) from error
+                raise Unavailable(UNAVAILABLE, code="checkpoints_unavailable") from error
 
     async def _setup_once(self) -> None:
         if not self._ready:  # another request may have set it up while this one waited

@@ -81,6 +81,7 @@ class Thread(SQLModel, table=True):
         default_factory=dict, sa_column=Column("metadata", JSONB, nullable=False, server_default="{}")
     )
     locked_until: datetime | None = Field(default=None, sa_column=Column(DateTime(timezone=True), nullable=True))
+    lease_run_id: UUID | None = None
     created_at: datetime | None = _timestamp()
     updated_at: datetime | None = _timestamp()
 

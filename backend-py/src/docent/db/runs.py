@@ -131,7 +131,7 @@ async def fail_orphaned_runs(session: AsyncSession, *, message: str) -> int:
     release = (
         update(Thread)
         .where(col(Thread.status) == "busy", col(Thread.locked_until) < func.now())
-        .values(status="error", locked_until=None)
+        .values(status="error", locked_until=None, lease_run_id=None)
     )
     await session.exec(release)
     return len(orphans)

@@ -102,30 +102,40 @@ async def delete_all_threads(session: AsyncSession) -> None:
     await session.exec(delete(Thread))
 
 
-async def acquire_thread(session: AsyncSession, *, thread_id: UUID, lease: timedelta) -> bool:
-    """Mark the thread busy for one run; False while another run holds an unexpired lease."""
+# The lease functions are the service's bookkeeping: they run on its own login (users may
+# not write a thread's status or lease), so each names the owner or the run explicitly.
+
+
+async def acquire_thread(
+    session: AsyncSession, *, thread_id: UUID, user_id: UUID, run_id: UUID, lease: timedelta
+) -> bool:
+    """Mark the thread busy for `run_id`; False while another run holds an unexpired lease."""
     statement = (
         update(Thread)
-        .where(col(Thread.id) == thread_id)
+        .where(col(Thread.id) == thread_id, col(Thread.user_id) == user_id)
         .where(or_(col(Thread.status) != "busy", col(Thread.locked_until) < func.now()))
-        .values(status="busy", locked_until=func.now() + lease, updated_at=func.now())
+        .values(status="busy", locked_until=func.now() + lease, lease_run_id=run_id, updated_at=func.now())
         .returning(col(Thread.id))
     )
     return (await session.exec(statement)).one_or_none() is not None
 
 
-async def release_thread(session: AsyncSession, *, thread_id: UUID, status: ThreadStatus) -> None:
-    values = {"status": status, "locked_until": None, "updated_at": func.now()}
-    await session.exec(update(Thread).where(col(Thread.id) == thread_id).values(values))
-
-
-async def renew_lease(session: AsyncSession, *, thread_id: UUID, lease: timedelta) -> None:
+async def renew_lease(session: AsyncSession, *, thread_id: UUID, run_id: UUID, lease: timedelta) -> bool:
+    """Extend the run's lease; False when the run no longer holds it."""
     statement = (
         update(Thread)
-        .where(col(Thread.id) == thread_id, col(Thread.status) == "busy")
+        .where(col(Thread.id) == thread_id, col(Thread.lease_run_id) == run_id, col(Thread.status) == "busy")
         .values(locked_until=func.now() + lease)
+        .returning(col(Thread.id))
     )
-    await session.exec(statement)
+    return (await session.exec(statement)).one_or_none() is not None
+
+
+async def release_thread(session: AsyncSession, *, thread_id: UUID, run_id: UUID, status: ThreadStatus) -> None:
+    """End the run's lease (only if it still holds it: it never frees another run's)."""
+    values = {"status": status, "locked_until": None, "lease_run_id": None, "updated_at": func.now()}
+    statement = update(Thread).where(col(Thread.id) == thread_id, col(Thread.lease_run_id) == run_id)
+    await session.exec(statement.values(values))
 
 
 async def name_thread(session: AsyncSession, *, thread_id: UUID, title: str) -> None:

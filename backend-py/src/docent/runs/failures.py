@@ -12,6 +12,7 @@ from docent.errors import DocentError
 
 logger = logging.getLogger(__name__)
 RETRY_HINT = "Your message is kept in the conversation; ask again to retry."
+NOT_SAVED = "Your message was not saved; send it again."
 
 
 # First match wins: timeouts are connection errors, and both are OpenAI errors.

@@ -20,6 +20,8 @@ class LiveRun:
     error: dict[str, str] | None = None
     cancelled_by_user: bool = False
     holds_lease: bool = False  # this run, not the one it waits for, holds the thread
+    started: bool = False  # the graph has checkpointed its input: the question is in the thread
+    finishing: bool = False  # recording its outcome: cancelling now would lose that
     done: asyncio.Event = field(default_factory=asyncio.Event)
     _listeners: list[asyncio.Queue[Event | None]] = field(default_factory=list)
 
@@ -47,6 +49,8 @@ class LiveRun:
         self._listeners.clear()
 
     def cancel(self) -> None:
+        if self.finishing or self.done.is_set():
+            return
         self.cancelled_by_user = True
         if self.task is not None:
             self.task.cancel()

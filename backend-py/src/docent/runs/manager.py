@@ -15,7 +15,7 @@ import logging
 import math
 import time
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal, cast
@@ -109,8 +109,18 @@ class RunManager:
         await self._check_limits(session)
         in_flight = self._by_thread.get(spec.thread_id)
         waits = spec.strategy != "reject" and in_flight is not None and not in_flight.done.is_set()
-        if not waits and not await threads_db.acquire_thread(session, thread_id=spec.thread_id, lease=self._lease):
+        if not waits and not await self._acquire(spec.thread_id, user_id, run_id):
             raise Conflict(BUSY, code="thread_busy")
+        try:
+            return await self._record(session, user_id=user_id, spec=spec, run_id=run_id, waits=waits)
+        except BaseException:
+            if not waits:  # the request failed after the lease was taken: give it back
+                await self._release(run_id, spec.thread_id, "idle")
+            raise
+
+    async def _record(
+        self, session: AsyncSession, *, user_id: UUID, spec: RunSpec, run_id: UUID, waits: bool
+    ) -> tuple[Run, LiveRun]:
         await threads_db.name_thread(session, thread_id=spec.thread_id, title=_title(spec.question))
         run = Run(
             id=run_id,
@@ -135,22 +145,25 @@ class RunManager:
         self._by_thread[live.thread_id] = live
         self._by_run[live.run_id] = live
         live.task = asyncio.create_task(self._execute(live, spec), name=f"run-{live.run_id}")
+        live.task.add_done_callback(lambda _: self._forget(live))
 
     def live(self, run_id: UUID) -> LiveRun | None:
         return self._by_run.get(run_id)
 
-    async def cancel_thread(self, thread_id: UUID) -> None:
-        """Cancel the thread's runs in this process and wait until each has recorded its end."""
+    async def cancel_thread(self, thread_id: UUID) -> bool:
+        """Cancel the thread's runs in this process and wait until each has recorded its end;
+        whether there were any."""
         runs = [live for live in self._by_run.values() if live.thread_id == thread_id]
         for live in runs:
             live.cancel()
         for live in runs:
             await live.done.wait()
+        return bool(runs)
 
     async def start(self) -> None:
         """Mark failed the runs a crashed process left behind (their thread's lease has expired)."""
         try:
-            async with self._sessions() as session, session.begin():
+            async with self._service() as session:
                 orphans = await runs_db.fail_orphaned_runs(session, message=ORPHANED)
         except SQLAlchemyError:
             logger.warning("orphaned_runs_not_checked", exc_info=True)  # /health/ready tells why
@@ -160,10 +173,10 @@ class RunManager:
 
     async def stop(self) -> None:
         """Cancel every run in flight and wait for each to record its outcome."""
-        tasks = [live.task for live in self._by_run.values() if live.task is not None]
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
+        runs = list(self._by_run.values())
+        for live in runs:
+            live.cancel()
+        await asyncio.gather(*(live.task for live in runs if live.task is not None), return_exceptions=True)
 
     async def _check_limits(self, session: AsyncSession) -> None:
         settings = self._settings
@@ -209,6 +222,9 @@ class RunManager:
         except Exception as error:
             kind, message = failures.describe(error)
             outcome = _Outcome("error", kind, message)
+        live.finishing = True  # from here on, a cancel must not cut the bookkeeping short
+        if outcome.message is not None and not live.started:
+            outcome.message = outcome.message.replace(failures.RETRY_HINT, failures.NOT_SAVED)
         await self._finish(live, outcome, tokens, time.perf_counter() - started)
 
     @asynccontextmanager
@@ -225,20 +241,27 @@ class RunManager:
         while True:
             await asyncio.sleep(LEASE_SECONDS / 3)  # a heartbeat, not a wait for some event
             try:
-                async with user_transaction(self._sessions, acting_as(live.user_id)) as session:
-                    await threads_db.renew_lease(session, thread_id=live.thread_id, lease=self._lease)
+                async with self._service() as session:
+                    held = await threads_db.renew_lease(
+                        session, thread_id=live.thread_id, run_id=live.run_id, lease=self._lease
+                    )
             except SQLAlchemyError:
                 logger.warning("lease_renewal_failed", extra={"run_id": str(live.run_id)}, exc_info=True)
+                continue
+            if not held:  # the lease lapsed and another run took the thread: this one must stop
+                logger.warning("lease_lost", extra={"run_id": str(live.run_id)})
+                live.cancel()
+                return
 
     async def _wait_turn(self, live: LiveRun) -> None:
         for earlier in live.waits_for:  # all of them: a cancelled waiter ends before the run it waited for
             await earlier.done.wait()
         live.waits_for = []  # let the finished runs be collected
-        async with user_transaction(self._sessions, acting_as(live.user_id)) as session:
-            if not await threads_db.acquire_thread(session, thread_id=live.thread_id, lease=self._lease):
-                raise Conflict(BUSY, code="thread_busy")
-            await runs_db.set_run_status(session, run_id=live.run_id, status="running")
+        if not await self._acquire(live.thread_id, live.user_id, live.run_id):
+            raise Conflict(BUSY, code="thread_busy")
         live.holds_lease = True
+        async with self._service() as session:
+            await runs_db.set_run_status(session, run_id=live.run_id, status="running")
 
     async def _stream(self, live: LiveRun, spec: RunSpec, tokens: list[int], started: float) -> None:
         requested = {_GRAPH_MODES[mode] for mode in spec.stream_modes}
@@ -252,6 +275,7 @@ class RunManager:
         chunk: Any
         async for mode, chunk in stream:
             if mode == "values":
+                live.started = True  # the first values follow the input's checkpoint
                 live.values = chunk
             elif mode == "updates":
                 _count_tokens(chunk, tokens)
@@ -286,7 +310,7 @@ class RunManager:
             metrics.errors.labels(outcome.kind).inc()
             live.error = {"error": outcome.kind, "message": outcome.message or ""}
         try:
-            async with user_transaction(self._sessions, acting_as(live.user_id)) as session:
+            async with self._service() as session:
                 await runs_db.finish_run(
                     session,
                     run_id=live.run_id,
@@ -304,17 +328,43 @@ class RunManager:
                 )
                 if live.holds_lease:
                     status: ThreadStatus = "error" if outcome.status in {"error", "timeout"} else "idle"
-                    await threads_db.release_thread(session, thread_id=live.thread_id, status=status)
+                    await threads_db.release_thread(
+                        session, thread_id=live.thread_id, run_id=live.run_id, status=status
+                    )
         except Exception:
-            # The lease expires by itself; the run row stays `running` until then.
+            # The lease lapses by itself, and the next start marks the run failed.
             logger.exception("could not record the end of run %s", live.run_id)
             metrics.errors.labels("run_bookkeeping").inc()
         if live.error is not None:
             live.publish("error", live.error)
+        self._forget(live)
+
+    def _forget(self, live: LiveRun) -> None:
+        """Close the run's listeners and drop it (also for a task cancelled before it began)."""
         live.close()
         self._by_run.pop(live.run_id, None)
         if self._by_thread.get(live.thread_id) is live:
             del self._by_thread[live.thread_id]
+
+    def _service(self) -> AbstractAsyncContextManager[AsyncSession]:
+        """A transaction on the service's own login: bookkeeping users may not write."""
+        return _transaction(self._sessions)
+
+    async def _acquire(self, thread_id: UUID, user_id: UUID, run_id: UUID) -> bool:
+        async with self._service() as session:
+            return await threads_db.acquire_thread(
+                session, thread_id=thread_id, user_id=user_id, run_id=run_id, lease=self._lease
+            )
+
+    async def _release(self, run_id: UUID, thread_id: UUID, status: ThreadStatus) -> None:
+        async with self._service() as session:
+            await threads_db.release_thread(session, thread_id=thread_id, run_id=run_id, status=status)
+
+
+@asynccontextmanager
+async def _transaction(sessions: async_sessionmaker[AsyncSession]) -> AsyncIterator[AsyncSession]:
+    async with sessions() as session, session.begin():
+        yield session
 
 
 def _count_tokens(update: dict[str, Any], tokens: list[int]) -> None:
