@@ -89,14 +89,20 @@ async def test_a_conversation_through_the_sdk(
     assert parts[-1].event == "values"
     assert parts[-1].data["citations"][0]["ref"] == 1
 
+    for mode, event in (("values", "values"), ("updates", "updates"), ("messages-tuple", "messages")):
+        events = {
+            part.event async for part in client.runs.stream(thread_id, "docent", input=QUESTION, stream_mode=mode)
+        }
+        assert events == {"metadata", event}, mode
+
     final: Any = await client.runs.wait(thread_id, "docent", input=_ask("And indexes?"))
     assert isinstance(final, dict)
     assert final["messages"][-1]["content"].startswith("According to your documents")
-    second_turn = model_server.chat_requests[-2]["messages"]
-    assert [m["content"] for m in second_turn if m["role"] == "user"] == ["What does VACUUM do?", "And indexes?"]
+    last_turn = model_server.chat_requests[-2]["messages"]
+    assert [m["content"] for m in last_turn if m["role"] == "user"][-2:] == ["What does VACUUM do?", "And indexes?"]
 
     state: Any = await client.threads.get_state(thread_id)
-    assert len(state["values"]["messages"]) == 8
+    assert len(state["values"]["messages"]) == 5 * 4
     history = await client.threads.get_history(thread_id, limit=4)
     assert len(history) == 4
     assert history[0]["checkpoint"]["checkpoint_id"] == state["checkpoint"]["checkpoint_id"]
@@ -105,7 +111,7 @@ async def test_a_conversation_through_the_sdk(
     fetched: Any = await client.threads.get(thread_id)
     assert fetched["values"]["messages"][-1] == final["messages"][-1]
     runs = await client.runs.list(thread_id)
-    assert [r["status"] for r in runs] == ["success", "success"]
+    assert [r["status"] for r in runs] == ["success"] * 5
     assert (await client.runs.get(thread_id, runs[0]["run_id"]))["run_id"] == runs[0]["run_id"]
 
     model_server.script.append(Reply(failure="hang"))
