@@ -89,7 +89,8 @@ async def test_a_conversation_through_the_sdk(
     assert parts[-1].event == "values"
     assert parts[-1].data["citations"][0]["ref"] == 1
 
-    for mode, event in (("values", "values"), ("updates", "updates"), ("messages-tuple", "messages")):
+    modes: list[tuple[Any, str]] = [("values", "values"), ("updates", "updates"), ("messages-tuple", "messages")]
+    for mode, event in modes:
         events = {
             part.event async for part in client.runs.stream(thread_id, "docent", input=QUESTION, stream_mode=mode)
         }
