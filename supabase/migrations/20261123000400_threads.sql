@@ -41,8 +41,15 @@ create table public.runs (
     foreign key (thread_id, user_id) references public.threads (id, user_id) on delete cascade
 );
 create index runs_thread_created_idx on public.runs (thread_id, created_at desc);
--- The per-minute rate limit counts the caller's recent runs.
-create index runs_user_created_idx on public.runs (user_id, created_at desc);
+
+-- When each run was admitted, for the per-minute rate limit: kept when threads (and their
+-- runs) are deleted, so deleting cannot reset the limit. Pruned after a day.
+create table public.run_starts (
+    id bigint generated always as identity primary key,
+    user_id uuid not null default auth.uid() references auth.users (id) on delete cascade,
+    started_at timestamptz not null default now()
+);
+create index run_starts_user_idx on public.run_starts (user_id, started_at desc);
 
 create table public.run_feedback (
     id uuid primary key default gen_random_uuid(),
@@ -70,6 +77,7 @@ alter table public.threads enable row level security;
 alter table public.runs enable row level security;
 alter table public.run_feedback enable row level security;
 alter table public.usage_daily enable row level security;
+alter table public.run_starts enable row level security;
 
 create policy threads_own on public.threads
     for all to authenticated
@@ -80,6 +88,9 @@ create policy runs_own on public.runs
 create policy run_feedback_own on public.run_feedback
     for all to authenticated
     using (user_id = (select auth.uid())) with check (user_id = (select auth.uid()));
+create policy run_starts_own on public.run_starts
+    for all to authenticated
+    using (user_id = (select auth.uid())) with check (user_id = (select auth.uid()));
 create policy usage_daily_own on public.usage_daily
     for all to authenticated
     using (user_id = (select auth.uid())) with check (user_id = (select auth.uid()));
@@ -88,9 +99,11 @@ create policy usage_daily_own on public.usage_daily
 -- bookkeeping (a thread's lease and status, a run's outcome and tokens, daily usage) is
 -- written only by the service's own login, so that no user can lift their own budget or
 -- lease through the Data API.
-revoke all on public.threads, public.runs, public.run_feedback, public.usage_daily from anon, authenticated;
+revoke all on public.threads, public.runs, public.run_feedback, public.usage_daily, public.run_starts
+    from anon, authenticated;
 grant select, insert, delete on public.threads to authenticated;
 grant update (title, metadata, updated_at) on public.threads to authenticated;
 grant select, insert on public.runs to authenticated;
 grant select, insert on public.run_feedback to authenticated;
 grant select on public.usage_daily to authenticated;
+grant select, insert on public.run_starts to authenticated;

@@ -204,9 +204,12 @@ async def test_the_daily_token_budget_and_the_run_rate_answer_429_with_retry_aft
 
     headers = other_user_headers(database_url)
     async with running(app_with(llm_settings(runs_per_minute=2), embedder)) as served:
-        thread_id = await new_thread(served.http, headers)
         for _ in range(2):
+            thread_id = await new_thread(served.http, headers)
             assert (await stream(served.http, headers, thread_id))[0].status_code == 200
+            # Deleting the thread (and its runs) does not give the slot back.
+            assert (await served.http.delete(f"/threads/{thread_id}", headers=headers)).status_code == 204
+        thread_id = await new_thread(served.http, headers)
         response, _ = await stream(served.http, headers, thread_id)
         assert response.status_code == 429
         assert response.json()["error"] == "rate_limited"
@@ -281,3 +284,13 @@ async def test_cancelling_twice_still_ends_the_run_once(
     model_server.script.append(Reply("Fine now."))
     response = await agent.http.post(f"/threads/{thread_id}/runs/wait", headers=headers, json=run_body())
     assert response.json()["messages"][-1]["content"] == "Fine now."
+
+
+async def test_concurrent_requests_cannot_both_take_the_last_run_slot(
+    llm_settings: Callable[..., Settings], embedder: Embedder, user: tuple[Any, Headers]
+) -> None:
+    _, headers = user
+    async with running(app_with(llm_settings(runs_per_minute=1), embedder)) as served:
+        threads = [await new_thread(served.http, headers) for _ in range(4)]
+        results = await asyncio.gather(*(stream(served.http, headers, thread_id) for thread_id in threads))
+    assert sorted(response.status_code for response, _ in results) == [200, 429, 429, 429]

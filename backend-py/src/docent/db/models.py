@@ -5,7 +5,7 @@ from typing import Any
 from uuid import UUID, uuid4
 
 from pgvector.sqlalchemy import Vector
-from sqlalchemy import BigInteger, Column, Computed, Date, DateTime, Float, LargeBinary, Text, func
+from sqlalchemy import BigInteger, Column, Computed, Date, DateTime, Float, Identity, LargeBinary, Text, func
 from sqlalchemy.dialects.postgresql import ARRAY, JSONB, TSVECTOR
 from sqlmodel import Field, SQLModel
 
@@ -115,6 +115,16 @@ class RunFeedback(SQLModel, table=True):
     score: float | None = Field(default=None, sa_column=Column(Float, nullable=True))
     comment: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
     created_at: datetime | None = _timestamp()
+
+
+class RunStart(SQLModel, table=True):
+    __tablename__ = "run_starts"
+
+    id: int | None = Field(default=None, sa_column=Column(BigInteger, Identity(always=True), primary_key=True))
+    user_id: UUID
+    started_at: datetime | None = Field(
+        default=None, sa_column=Column(DateTime(timezone=True), nullable=False, server_default=func.now())
+    )
 
 
 class UsageDaily(SQLModel, table=True):

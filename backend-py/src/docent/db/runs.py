@@ -6,10 +6,10 @@ from uuid import UUID
 
 from sqlalchemy import func, or_
 from sqlalchemy.dialects.postgresql import insert
-from sqlmodel import col, select, update
+from sqlmodel import col, delete, select, update
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from docent.db.models import Run, RunFeedback, Thread, UsageDaily
+from docent.db.models import Run, RunFeedback, RunStart, Thread, UsageDaily
 
 RunStatus = Literal["pending", "running", "success", "error", "timeout", "interrupted"]
 FINISHED: frozenset[str] = frozenset({"success", "error", "timeout", "interrupted"})
@@ -61,18 +61,30 @@ async def set_run_status(session: AsyncSession, *, run_id: UUID, status: RunStat
     await session.exec(update(Run).where(col(Run.id) == run_id).values(status=status, updated_at=func.now()))
 
 
-async def oldest_recent_run(session: AsyncSession, *, window: timedelta, limit: int) -> datetime | None:
-    """When `limit` runs fall in the last `window`, the oldest of them (it frees a slot first)."""
+async def start_run_slot(session: AsyncSession, *, user_id: UUID, window: timedelta, limit: int) -> datetime | None:
+    """Take one of the caller's `limit` run slots per `window`; when all are taken, the time
+    the oldest was taken (it frees first) and nothing is recorded.
+
+    Admissions of one user are serialised by a transaction-level advisory lock, so two
+    concurrent requests cannot both take the last slot."""
+    await session.exec(select(func.pg_advisory_xact_lock(func.hashtextextended(str(user_id), 0))))
     recent = (
-        select(col(Run.created_at))
-        .where(col(Run.created_at) > func.now() - window)
-        .order_by(col(Run.created_at).desc())
+        select(col(RunStart.started_at))
+        .where(col(RunStart.user_id) == user_id, col(RunStart.started_at) > func.now() - window)
+        .order_by(col(RunStart.started_at).desc())
         .limit(limit)
         .subquery()
     )
-    statement = select(func.min(recent.c.created_at), func.count())
-    oldest, count = (await session.exec(statement)).one()
-    return oldest if count >= limit else None
+    oldest, count = (await session.exec(select(func.min(recent.c.started_at), func.count()))).one()
+    if count >= limit:
+        return oldest  # type: ignore[no-any-return]
+    session.add(RunStart(user_id=user_id))
+    await session.flush()
+    return None
+
+
+async def prune_run_starts(session: AsyncSession, *, older_than: timedelta) -> None:
+    await session.exec(delete(RunStart).where(col(RunStart.started_at) < func.now() - older_than))
 
 
 async def add_usage(session: AsyncSession, *, user_id: UUID, day: date, input_tokens: int, output_tokens: int) -> None:

@@ -106,7 +106,7 @@ class RunManager:
         if await threads_db.get_thread(session, thread_id=spec.thread_id) is None:
             raise NotFound("Thread or assistant not found.", code="thread_not_found")
         await self._checkpoints.ensure()
-        await self._check_limits(session)
+        await self._check_limits(session, user_id)
         in_flight = self._by_thread.get(spec.thread_id)
         waits = spec.strategy != "reject" and in_flight is not None and not in_flight.done.is_set()
         if not waits and not await self._acquire(spec.thread_id, user_id, run_id):
@@ -165,6 +165,7 @@ class RunManager:
         try:
             async with self._service() as session:
                 orphans = await runs_db.fail_orphaned_runs(session, message=ORPHANED)
+                await runs_db.prune_run_starts(session, older_than=timedelta(days=1))
         except SQLAlchemyError:
             logger.warning("orphaned_runs_not_checked", exc_info=True)  # /health/ready tells why
             return
@@ -178,11 +179,11 @@ class RunManager:
             live.cancel()
         await asyncio.gather(*(live.task for live in runs if live.task is not None), return_exceptions=True)
 
-    async def _check_limits(self, session: AsyncSession) -> None:
+    async def _check_limits(self, session: AsyncSession, user_id: UUID) -> None:
         settings = self._settings
         if settings.runs_per_minute:
-            oldest = await runs_db.oldest_recent_run(
-                session, window=timedelta(minutes=1), limit=settings.runs_per_minute
+            oldest = await runs_db.start_run_slot(
+                session, user_id=user_id, window=timedelta(minutes=1), limit=settings.runs_per_minute
             )
             if oldest is not None:
                 wait = 60 - (datetime.now(UTC) - oldest).total_seconds()
