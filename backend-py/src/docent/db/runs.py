@@ -102,6 +102,14 @@ async def add_usage(session: AsyncSession, *, user_id: UUID, day: date, input_to
     await session.exec(statement)
 
 
+async def tokens_today(session: AsyncSession, *, today: date) -> int:
+    """The caller's model tokens (input and output) today."""
+    statement = select(func.coalesce(func.sum(UsageDaily.input_tokens + UsageDaily.output_tokens), 0)).where(
+        col(UsageDaily.day) == today
+    )
+    return int((await session.exec(statement)).one())
+
+
 async def usage_summary(session: AsyncSession, *, today: date) -> dict[str, Any]:
     """The caller's tokens and runs today and in all, from their daily rows."""
     totals = select(

@@ -7,6 +7,10 @@ from langchain_core.messages import AnyMessage
 from langgraph.channels import DeltaChannel
 from langgraph.graph.message import add_messages
 
+# A full copy of the list every SNAPSHOT_EVERY message writes (about five turns): loading a
+# thread then replays at most that many writes, for a little more storage.
+SNAPSHOT_EVERY = 20
+
 
 class Citation(TypedDict):
     ref: int  # the [n] the answer uses
@@ -34,7 +38,7 @@ def _append_messages(messages: list[AnyMessage], writes: Sequence[list[AnyMessag
 class AgentState(TypedDict, total=False):
     # A delta channel: each checkpoint stores the step's new messages, not the whole list
     # again, so a long conversation's storage grows linearly rather than quadratically.
-    messages: Annotated[list[AnyMessage], DeltaChannel(_append_messages)]
+    messages: Annotated[list[AnyMessage], DeltaChannel(_append_messages, snapshot_frequency=SNAPSHOT_EVERY)]
     citations: list[Citation]
     retrieval: Retrieval
 

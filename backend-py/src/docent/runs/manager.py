@@ -192,17 +192,15 @@ class RunManager:
                     retry_after=math.ceil(wait),
                     code="rate_limited",
                 )
-        if settings.daily_token_budget:
-            usage = await runs_db.usage_summary(session, today=runs_db.utc_today())
-            spent = usage["today"]["input_tokens"] + usage["today"]["output_tokens"]
-            if spent >= settings.daily_token_budget:
-                now = datetime.now(UTC)
-                midnight = datetime.combine(now.date() + timedelta(days=1), datetime.min.time(), UTC)
-                raise TooManyRequests(
-                    f"Today's budget of {settings.daily_token_budget} tokens is spent; it renews at 00:00 UTC.",
-                    retry_after=math.ceil((midnight - now).total_seconds()),
-                    code="token_budget_exceeded",
-                )
+        budget = settings.daily_token_budget
+        if budget and await runs_db.tokens_today(session, today=runs_db.utc_today()) >= budget:
+            now = datetime.now(UTC)
+            midnight = datetime.combine(now.date() + timedelta(days=1), datetime.min.time(), UTC)
+            raise TooManyRequests(
+                f"Today's budget of {budget} tokens is spent; it renews at 00:00 UTC.",
+                retry_after=math.ceil((midnight - now).total_seconds()),
+                code="token_budget_exceeded",
+            )
 
     async def _execute(self, live: LiveRun, spec: RunSpec) -> None:
         started = time.perf_counter()
