@@ -107,3 +107,23 @@ grant select, insert on public.runs to authenticated;
 grant select, insert on public.run_feedback to authenticated;
 grant select on public.usage_daily to authenticated;
 grant select, insert on public.run_starts to authenticated;
+
+-- The one lease operation a user's transaction may do: take their own idle thread for a
+-- run, in the same transaction that records the run. It checks ownership itself (a security
+-- definer function bypasses RLS); renewing and releasing stay with the service.
+create function public.acquire_thread_lease(thread uuid, run uuid, seconds double precision)
+    returns boolean
+    language sql volatile security definer set search_path = ''
+as $$
+    with taken as (
+        update public.threads
+        set status = 'busy', locked_until = now() + make_interval(secs => seconds),
+            lease_run_id = run, updated_at = now()
+        where id = thread and user_id = (select auth.uid())
+          and (status <> 'busy' or locked_until < now())
+        returning 1
+    )
+    select exists (select 1 from taken);
+$$;
+revoke all on function public.acquire_thread_lease(uuid, uuid, double precision) from public, anon;
+grant execute on function public.acquire_thread_lease(uuid, uuid, double precision) to authenticated;

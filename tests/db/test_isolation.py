@@ -129,3 +129,24 @@ async def test_users_cannot_write_their_own_bookkeeping_or_read_checkpoints(data
                 await (await session.connection()).execute(text(statement))
     finally:
         await engine.dispose()
+
+
+async def test_the_lease_function_takes_only_the_callers_own_idle_thread(database_url: str) -> None:
+    alice, bob = create_user(database_url), create_user(database_url)
+    thread = uuid.uuid4()
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        conn.execute("insert into threads (id, user_id) values (%s, %s)", (thread, alice))
+    engine = create_engine(database_url, pool_size=1)
+    sessions = create_sessionmaker(engine)
+    take = text("select public.acquire_thread_lease(:thread, :run, 30)")
+    try:
+        async with user_transaction(sessions, _principal(bob)) as session:
+            result = await (await session.connection()).execute(take, {"thread": thread, "run": uuid.uuid4()})
+            assert result.scalar_one() is False
+        async with user_transaction(sessions, _principal(alice)) as session:
+            result = await (await session.connection()).execute(take, {"thread": thread, "run": uuid.uuid4()})
+            assert result.scalar_one() is True
+            again = await (await session.connection()).execute(take, {"thread": thread, "run": uuid.uuid4()})
+            assert again.scalar_one() is False  # busy until its lease lapses
+    finally:
+        await engine.dispose()

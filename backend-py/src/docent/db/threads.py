@@ -8,7 +8,7 @@ from datetime import timedelta
 from typing import Any, Literal
 from uuid import UUID
 
-from sqlalchemy import func, or_
+from sqlalchemy import func
 from sqlalchemy.dialects.postgresql import insert
 from sqlmodel import col, delete, select, update
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -102,22 +102,16 @@ async def delete_all_threads(session: AsyncSession) -> None:
     await session.exec(delete(Thread))
 
 
-# The lease functions are the service's bookkeeping: they run on its own login (users may
-# not write a thread's status or lease), so each names the owner or the run explicitly.
+async def acquire_thread(session: AsyncSession, *, thread_id: UUID, run_id: UUID, lease: timedelta) -> bool:
+    """In the caller's transaction: mark their thread busy for `run_id`; False while another
+    run holds an unexpired lease (or the thread is not theirs)."""
+    seconds = lease.total_seconds()
+    statement = select(func.public.acquire_thread_lease(thread_id, run_id, seconds))
+    return bool((await session.exec(statement)).one())
 
 
-async def acquire_thread(
-    session: AsyncSession, *, thread_id: UUID, user_id: UUID, run_id: UUID, lease: timedelta
-) -> bool:
-    """Mark the thread busy for `run_id`; False while another run holds an unexpired lease."""
-    statement = (
-        update(Thread)
-        .where(col(Thread.id) == thread_id, col(Thread.user_id) == user_id)
-        .where(or_(col(Thread.status) != "busy", col(Thread.locked_until) < func.now()))
-        .values(status="busy", locked_until=func.now() + lease, lease_run_id=run_id, updated_at=func.now())
-        .returning(col(Thread.id))
-    )
-    return (await session.exec(statement)).one_or_none() is not None
+# Renewal and release are the service's bookkeeping: they run on its own login (users may
+# not write a thread's status or lease), and name the run explicitly.
 
 
 async def renew_lease(session: AsyncSession, *, thread_id: UUID, run_id: UUID, lease: timedelta) -> bool:

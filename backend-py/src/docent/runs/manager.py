@@ -109,18 +109,10 @@ class RunManager:
         await self._check_limits(session, user_id)
         in_flight = self._by_thread.get(spec.thread_id)
         waits = spec.strategy != "reject" and in_flight is not None and not in_flight.done.is_set()
-        if not waits and not await self._acquire(spec.thread_id, user_id, run_id):
+        if not waits and not await threads_db.acquire_thread(
+            session, thread_id=spec.thread_id, run_id=run_id, lease=self._lease
+        ):
             raise Conflict(BUSY, code="thread_busy")
-        try:
-            return await self._record(session, user_id=user_id, spec=spec, run_id=run_id, waits=waits)
-        except BaseException:
-            if not waits:  # the request failed after the lease was taken: give it back
-                await self._release(run_id, spec.thread_id, "idle")
-            raise
-
-    async def _record(
-        self, session: AsyncSession, *, user_id: UUID, spec: RunSpec, run_id: UUID, waits: bool
-    ) -> tuple[Run, LiveRun]:
         await threads_db.name_thread(session, thread_id=spec.thread_id, title=_title(spec.question))
         run = Run(
             id=run_id,
@@ -256,8 +248,11 @@ class RunManager:
         for earlier in live.waits_for:  # all of them: a cancelled waiter ends before the run it waited for
             await earlier.done.wait()
         live.waits_for = []  # let the finished runs be collected
-        if not await self._acquire(live.thread_id, live.user_id, live.run_id):
-            raise Conflict(BUSY, code="thread_busy")
+        async with user_transaction(self._sessions, acting_as(live.user_id)) as session:
+            if not await threads_db.acquire_thread(
+                session, thread_id=live.thread_id, run_id=live.run_id, lease=self._lease
+            ):
+                raise Conflict(BUSY, code="thread_busy")
         live.holds_lease = True
         async with self._service() as session:
             await runs_db.set_run_status(session, run_id=live.run_id, status="running")
@@ -348,16 +343,6 @@ class RunManager:
     def _service(self) -> AbstractAsyncContextManager[AsyncSession]:
         """A transaction on the service's own login: bookkeeping users may not write."""
         return _transaction(self._sessions)
-
-    async def _acquire(self, thread_id: UUID, user_id: UUID, run_id: UUID) -> bool:
-        async with self._service() as session:
-            return await threads_db.acquire_thread(
-                session, thread_id=thread_id, user_id=user_id, run_id=run_id, lease=self._lease
-            )
-
-    async def _release(self, run_id: UUID, thread_id: UUID, status: ThreadStatus) -> None:
-        async with self._service() as session:
-            await threads_db.release_thread(session, thread_id=thread_id, run_id=run_id, status=status)
 
 
 @asynccontextmanager
