@@ -10,6 +10,7 @@ from docent.main import create_app
 from docent.retrieval.embeddings import Embedder
 from docent.settings import Settings
 from tests.conftest import InProcess
+from tests.helpers import claims, create_user, hs256
 
 MANUAL = b"""# Vacuum
 
@@ -66,6 +67,5 @@ def app_with(settings: Settings, embedder: Embedder) -> FastAPI:
 
 
 def other_user_headers(database_url: str) -> dict[str, str]:
-    from tests.helpers import claims, create_user, hs256
-
+    """Headers of a new user, known to auth.users."""
     return {"Authorization": f"Bearer {hs256(claims(create_user(database_url)))}"}

@@ -15,8 +15,8 @@ import pytest
 from langgraph_sdk import get_client
 from langgraph_sdk.errors import ConflictError, NotFoundError
 
-from tests.agent import MANUAL
-from tests.helpers import claims, create_user, free_port, hs256, serve_process
+from tests.agent import MANUAL, other_user_headers
+from tests.helpers import free_port, serve_process
 from tests.scripted_openai import Reply, ScriptedOpenAI
 
 pytestmark = pytest.mark.slow
@@ -46,10 +46,6 @@ async def stack() -> AsyncIterator[AsyncExitStack]:
         yield resources
 
 
-def _headers(database_url: str) -> dict[str, str]:
-    return {"Authorization": f"Bearer {hs256(claims(create_user(database_url)))}"}
-
-
 def _upload(base: str, headers: dict[str, str]) -> None:
     response = httpx.post(f"{base}/documents", headers=headers, files={"file": ("manual.md", MANUAL, "text/markdown")})
     document = response.json()
@@ -63,7 +59,7 @@ def _upload(base: str, headers: dict[str, str]) -> None:
 async def test_a_conversation_through_the_sdk(
     served: dict[str, Any], database_url: str, model_server: ScriptedOpenAI, stack: AsyncExitStack
 ) -> None:
-    headers = _headers(database_url)
+    headers = other_user_headers(database_url)
     _upload(served["base"], headers)
     client = await stack.enter_async_context(get_client(url=served["base"], headers=headers, api_key=None))
 
@@ -140,7 +136,7 @@ async def _wait_for(event: threading.Event) -> None:
 async def test_a_client_that_disconnects_mid_answer_loses_nothing(
     served: dict[str, Any], database_url: str, model_server: ScriptedOpenAI, stack: AsyncExitStack
 ) -> None:
-    headers = _headers(database_url)
+    headers = other_user_headers(database_url)
     client = await stack.enter_async_context(get_client(url=served["base"], headers=headers, api_key=None))
     thread_id = (await client.threads.create())["thread_id"]
     gate = threading.Event()
@@ -165,7 +161,7 @@ async def test_a_client_that_disconnects_mid_answer_loses_nothing(
 async def test_a_thread_survives_a_restart(
     served: dict[str, Any], database_url: str, model_server: ScriptedOpenAI, stack: AsyncExitStack
 ) -> None:
-    headers = _headers(database_url)
+    headers = other_user_headers(database_url)
     _upload(served["base"], headers)
     client = await stack.enter_async_context(get_client(url=served["base"], headers=headers, api_key=None))
     thread_id = (await client.threads.create())["thread_id"]

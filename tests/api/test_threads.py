@@ -7,9 +7,8 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.agent import new_thread, run_body, stream, upload_manual
+from tests.agent import new_thread, other_user_headers, run_body, stream, upload_manual
 from tests.conftest import InProcess
-from tests.helpers import claims, create_user, hs256
 
 Headers = dict[str, str]
 
@@ -78,7 +77,7 @@ async def test_every_thread_and_run_route_is_404_for_another_users_thread(
     thread_id = await new_thread(agent.http, owner)
     response, events = await stream(agent.http, owner, thread_id)
     run_id = events[0][1]["run_id"]
-    intruder = {"Authorization": f"Bearer {hs256(claims(create_user(database_url)))}"}
+    intruder = other_user_headers(database_url)
     base = f"/threads/{thread_id}"
     routes = [
         ("GET", base, None),

@@ -22,6 +22,7 @@ from docent.auth.tokens import mint_access_token
 from docent.db.embedded import embedded_postgres
 from docent.db.engine import create_engine, create_sessionmaker, libpq_url
 from docent.db.migrations import MigrationFailed, migrate
+from docent.db.session import service_transaction
 from docent.db.users import ensure_auth_user, find_auth_user
 from docent.ingestion.batch import IngestSummary, expand, ingest_files
 from docent.ingestion.reindex import reindex
@@ -224,7 +225,7 @@ async def _services(settings: Settings) -> AsyncIterator[tuple[async_sessionmake
 
 
 async def _owner(settings: Settings, sessions: async_sessionmaker[AsyncSession], email: str) -> UUID:
-    async with sessions() as session, session.begin():
+    async with service_transaction(sessions) as session:
         conn = await session.connection()
         if settings.is_development:
             return await ensure_auth_user(conn, email=email)

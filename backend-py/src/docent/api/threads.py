@@ -71,7 +71,7 @@ async def search_threads(body: ThreadSearch, session: UserSession, response: Res
         descending=body.sort_order == "desc",
     )
     response.headers["X-Pagination-Total"] = str(
-        await threads.count_threads(session, metadata=body.metadata, status=body.status)
+        await threads.count_threads(session, metadata=body.metadata, status=body.status, ids=body.ids)
     )
     return [thread_json(thread) for thread in found]
 

@@ -34,6 +34,17 @@ async def list_documents(session: AsyncSession, *, user_id: UUID) -> list[Docume
     return list((await session.exec(statement)).all())
 
 
+async def ready_document_ids(session: AsyncSession, *, limit: int) -> list[UUID]:
+    """The caller's ready documents, newest first (RLS scopes it)."""
+    statement = (
+        select(Document.id)
+        .where(col(Document.status) == "ready")
+        .order_by(col(Document.created_at).desc())
+        .limit(limit)
+    )
+    return list((await session.exec(statement)).all())
+
+
 async def get_document(session: AsyncSession, *, user_id: UUID, document_id: UUID) -> Document | None:
     statement = select(Document).where(Document.user_id == user_id, Document.id == document_id)
     return (await session.exec(statement)).one_or_none()

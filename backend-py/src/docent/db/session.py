@@ -25,6 +25,14 @@ def acting_as(user_id: UUID) -> Principal:
 
 
 @asynccontextmanager
+async def service_transaction(sessions: async_sessionmaker[AsyncSession]) -> AsyncIterator[AsyncSession]:
+    """One transaction on the service's own login (no claims): its bookkeeping, and work
+    across users. Commits on success, rolls back on error."""
+    async with sessions() as session, session.begin():
+        yield session
+
+
+@asynccontextmanager
 async def user_transaction(
     sessions: async_sessionmaker[AsyncSession], principal: Principal
 ) -> AsyncIterator[AsyncSession]:

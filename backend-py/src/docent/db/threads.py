@@ -17,7 +17,12 @@ from docent.db.models import Thread
 
 ThreadStatus = Literal["idle", "busy", "interrupted", "error"]
 SortBy = Literal["thread_id", "status", "created_at", "updated_at"]
-_SORT_COLUMNS = {"thread_id": Thread.id, "status": Thread.status, "created_at": Thread.created_at}
+_SORT_COLUMNS = {
+    "thread_id": Thread.id,
+    "status": Thread.status,
+    "created_at": Thread.created_at,
+    "updated_at": Thread.updated_at,
+}
 
 
 async def create_thread(
@@ -53,36 +58,34 @@ async def search_threads(
     sort_by: SortBy,
     descending: bool,
 ) -> list[Thread]:
-    column = _SORT_COLUMNS.get(sort_by, Thread.updated_at)
-    statement = select(Thread)
-    if metadata:
-        statement = statement.where(col(Thread.metadata_).contains(metadata))
-    if status is not None:
-        statement = statement.where(col(Thread.status) == status)
-    if ids is not None:
-        statement = statement.where(col(Thread.id).in_(ids))
-    order = col(column).desc() if descending else col(column).asc()
+    column = col(_SORT_COLUMNS[sort_by])
+    statement = select(Thread).where(*_matching(metadata, status, ids))
+    order = column.desc() if descending else column.asc()
     statement = statement.order_by(order, col(Thread.id)).limit(limit).offset(offset)
     return list((await session.exec(statement)).all())
 
 
-async def count_threads(session: AsyncSession, *, metadata: dict[str, Any], status: ThreadStatus | None) -> int:
-    statement = select(func.count()).select_from(Thread)
-    if metadata:
-        statement = statement.where(col(Thread.metadata_).contains(metadata))
-    if status is not None:
-        statement = statement.where(col(Thread.status) == status)
+async def count_threads(
+    session: AsyncSession, *, metadata: dict[str, Any], status: ThreadStatus | None, ids: list[UUID] | None
+) -> int:
+    statement = select(func.count()).select_from(Thread).where(*_matching(metadata, status, ids))
     return (await session.exec(statement)).one()
 
 
-async def update_thread(
-    session: AsyncSession, *, thread_id: UUID, metadata: dict[str, Any] | None = None, title: str | None = None
-) -> Thread | None:
-    values: dict[str, Any] = {"updated_at": func.now()}
-    if metadata is not None:
-        values["metadata_"] = col(Thread.metadata_).op("||")(metadata)
-    if title is not None:
-        values["title"] = title
+def _matching(metadata: dict[str, Any], status: ThreadStatus | None, ids: list[UUID] | None) -> list[Any]:
+    conditions: list[Any] = []
+    if metadata:
+        conditions.append(col(Thread.metadata_).contains(metadata))
+    if status is not None:
+        conditions.append(col(Thread.status) == status)
+    if ids is not None:
+        conditions.append(col(Thread.id).in_(ids))
+    return conditions
+
+
+async def update_thread(session: AsyncSession, *, thread_id: UUID, metadata: dict[str, Any]) -> Thread | None:
+    """Merge `metadata` into the thread's (shallowly, as the Agent Server does)."""
+    values = {"updated_at": func.now(), "metadata_": col(Thread.metadata_).op("||")(metadata)}
     statement = update(Thread).where(col(Thread.id) == thread_id).values(values).returning(col(Thread.id))
     if (await session.exec(statement)).one_or_none() is None:
         return None

@@ -32,13 +32,14 @@ async def resolve(answer: str, retrieval: Retrieval, context: RunContext) -> lis
             chunk_id=chunk_id,
             document_id=str(chunk.document_id),
             title=chunk.title,
-            snippet=_snippet(chunk.content),
+            snippet=shorten(chunk.content, SNIPPET_CHARS),
         )
         for ref, chunk_id in wanted.items()
         if (chunk := chunks.get(chunk_id)) is not None  # a document deleted mid-turn
     ]
 
 
-def _snippet(content: str) -> str:
-    text = " ".join(content.split())
-    return text if len(text) <= SNIPPET_CHARS else text[: SNIPPET_CHARS - 1].rsplit(" ", 1)[0] + "…"
+def shorten(text: str, limit: int) -> str:
+    """`text` on one line, cut at a word boundary to at most `limit` characters (… marks a cut)."""
+    line = " ".join(text.split())
+    return line if len(line) <= limit else line[: limit - 1].rsplit(" ", 1)[0] + "…"

@@ -18,7 +18,6 @@ class LiveRun:
     task: "asyncio.Task[None] | None" = None
     values: dict[str, Any] | None = None  # the latest full state
     error: dict[str, str] | None = None
-    cancelled_by_user: bool = False
     holds_lease: bool = False  # this run, not the one it waits for, holds the thread
     started: bool = False  # the graph has checkpointed its input: the question is in the thread
     finishing: bool = False  # recording its outcome: cancelling now would lose that
@@ -51,6 +50,5 @@ class LiveRun:
     def cancel(self) -> None:
         if self.finishing or self.done.is_set():
             return
-        self.cancelled_by_user = True
         if self.task is not None:
             self.task.cancel()

@@ -32,11 +32,12 @@ from docent.db import runs as runs_db
 from docent.db import threads as threads_db
 from docent.db.checkpoints import Checkpoints
 from docent.db.models import Run
-from docent.db.session import acting_as, user_transaction
+from docent.db.session import acting_as, service_transaction, user_transaction
 from docent.db.threads import ThreadStatus
 from docent.errors import Conflict, NotFound, TooManyRequests
 from docent.graph import GRAPH_ID, AgentState, RunContext
 from docent.graph.build import Graph
+from docent.graph.citations import shorten
 from docent.metrics import Metrics
 from docent.retrieval.retriever import Retriever
 from docent.runs import failures
@@ -96,8 +97,7 @@ class RunManager:
         self._metrics = metrics
         self._tracing = tracing
         self._lease = timedelta(seconds=LEASE_SECONDS)
-        self._by_thread: dict[UUID, LiveRun] = {}
-        self._by_run: dict[UUID, LiveRun] = {}
+        self._by_run: dict[UUID, LiveRun] = {}  # in flight in this process, until recorded
 
     async def admit(self, session: AsyncSession, *, user_id: UUID, spec: RunSpec, run_id: UUID) -> tuple[Run, LiveRun]:
         """Check the thread, the caller's limits and the thread's availability, and record the
@@ -107,13 +107,12 @@ class RunManager:
             raise NotFound("Thread or assistant not found.", code="thread_not_found")
         await self._checkpoints.ensure()
         await self._check_limits(session, user_id)
-        in_flight = self._by_thread.get(spec.thread_id)
-        waits = spec.strategy != "reject" and in_flight is not None and not in_flight.done.is_set()
+        waits = spec.strategy != "reject" and bool(self._on_thread(spec.thread_id))
         if not waits and not await threads_db.acquire_thread(
             session, thread_id=spec.thread_id, run_id=run_id, lease=self._lease
         ):
             raise Conflict(BUSY, code="thread_busy")
-        await threads_db.name_thread(session, thread_id=spec.thread_id, title=_title(spec.question))
+        await threads_db.name_thread(session, thread_id=spec.thread_id, title=shorten(spec.question, TITLE_CHARS))
         run = Run(
             id=run_id,
             thread_id=spec.thread_id,
@@ -130,11 +129,10 @@ class RunManager:
 
     def launch(self, live: LiveRun, spec: RunSpec) -> None:
         if live.queued:
-            live.waits_for = [other for other in self._by_run.values() if other.thread_id == live.thread_id]
+            live.waits_for = self._on_thread(live.thread_id)
             if spec.strategy == "interrupt":
                 for other in live.waits_for:
                     other.cancel()
-        self._by_thread[live.thread_id] = live
         self._by_run[live.run_id] = live
         live.task = asyncio.create_task(self._execute(live, spec), name=f"run-{live.run_id}")
         live.task.add_done_callback(lambda _: self._forget(live))
@@ -145,12 +143,15 @@ class RunManager:
     async def cancel_thread(self, thread_id: UUID) -> bool:
         """Cancel the thread's runs in this process and wait until each has recorded its end;
         whether there were any."""
-        runs = [live for live in self._by_run.values() if live.thread_id == thread_id]
+        runs = self._on_thread(thread_id)
         for live in runs:
             live.cancel()
         for live in runs:
             await live.done.wait()
         return bool(runs)
+
+    def _on_thread(self, thread_id: UUID) -> list[LiveRun]:
+        return [live for live in self._by_run.values() if live.thread_id == thread_id]
 
     async def start(self) -> None:
         """Mark failed the runs a crashed process left behind (their thread's lease has expired)."""
@@ -289,9 +290,8 @@ class RunManager:
         )
         if self._tracing is not None:
             async with user_transaction(self._sessions, acting_as(live.user_id)) as session:
-                documents = await documents_db.list_documents(session, user_id=live.user_id)
-            document_ids = [str(d.id) for d in documents if d.status == "ready"][:100]
-            config["metadata"] = {**config["metadata"], "document_ids": document_ids}
+                document_ids = await documents_db.ready_document_ids(session, limit=100)
+            config["metadata"] = {**config["metadata"], "document_ids": [str(i) for i in document_ids]}
             config["callbacks"] = [self._tracing.tracer()]
         return config
 
@@ -337,18 +337,10 @@ class RunManager:
         """Close the run's listeners and drop it (also for a task cancelled before it began)."""
         live.close()
         self._by_run.pop(live.run_id, None)
-        if self._by_thread.get(live.thread_id) is live:
-            del self._by_thread[live.thread_id]
 
     def _service(self) -> AbstractAsyncContextManager[AsyncSession]:
         """A transaction on the service's own login: bookkeeping users may not write."""
-        return _transaction(self._sessions)
-
-
-@asynccontextmanager
-async def _transaction(sessions: async_sessionmaker[AsyncSession]) -> AsyncIterator[AsyncSession]:
-    async with sessions() as session, session.begin():
-        yield session
+        return service_transaction(self._sessions)
 
 
 def _count_tokens(update: dict[str, Any], tokens: list[int]) -> None:
@@ -359,8 +351,3 @@ def _count_tokens(update: dict[str, Any], tokens: list[int]) -> None:
             if isinstance(message, AIMessage) and message.usage_metadata:
                 tokens[0] += message.usage_metadata["input_tokens"]
                 tokens[1] += message.usage_metadata["output_tokens"]
-
-
-def _title(question: str) -> str:
-    words = " ".join(question.split())
-    return words if len(words) <= TITLE_CHARS else words[: TITLE_CHARS - 1].rsplit(" ", 1)[0] + "…"
