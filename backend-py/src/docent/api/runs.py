@@ -16,7 +16,7 @@ from docent.auth import CurrentPrincipal
 from docent.db import runs as runs_db
 from docent.db import threads as threads_db
 from docent.db.checkpoints import storage_errors
-from docent.db.models import RunFeedback
+from docent.db.models import Run, RunFeedback
 from docent.errors import InvalidContent, NotFound
 from docent.graph import GRAPH_ID
 from docent.runs import LiveRun, RunSpec
@@ -25,7 +25,6 @@ from docent.runs.manager import Strategy
 from docent.settings import Settings
 
 router = APIRouter(tags=["runs"])
-RUN_NOT_FOUND = "Run not found"
 
 
 def _spec(thread_id: UUID, body: RunCreate, settings: Settings, *, streamed: bool) -> RunSpec:
@@ -148,13 +147,17 @@ async def list_runs(
     return [run_json(run) for run in found]
 
 
-@router.get("/threads/{thread_id}/runs/{run_id}")
-async def get_run(thread_id: UUID, run_id: UUID, session: UserSession) -> dict[str, Any]:
+async def _owned_run(session: UserSession, thread_id: UUID, run_id: UUID) -> Run:
     await owned_thread(session, thread_id)
     run = await runs_db.get_run(session, thread_id=thread_id, run_id=run_id)
     if run is None:
-        raise NotFound(RUN_NOT_FOUND, code="run_not_found")
-    return run_json(run)
+        raise NotFound("Run not found", code="run_not_found")
+    return run
+
+
+@router.get("/threads/{thread_id}/runs/{run_id}")
+async def get_run(thread_id: UUID, run_id: UUID, session: UserSession) -> dict[str, Any]:
+    return run_json(await _owned_run(session, thread_id, run_id))
 
 
 @router.post("/threads/{thread_id}/runs/{run_id}/cancel", status_code=202)
@@ -183,14 +186,10 @@ async def cancel_run(
 
 @router.get("/threads/{thread_id}/runs/{run_id}/join")
 async def join_run(thread_id: UUID, run_id: UUID, session: UserSession, runs: Runs, graph: AgentGraph) -> Response:
-    await owned_thread(session, thread_id)
-    run = await runs_db.get_run(session, thread_id=thread_id, run_id=run_id)
-    if run is None:
-        raise NotFound(RUN_NOT_FOUND, code="run_not_found")
+    run = await _owned_run(session, thread_id, run_id)
     live = runs.live(run_id)
     if live is not None:
-        queue: Any = live.listen()
-        return StreamingResponse(sse.final_json(live, queue), media_type="application/json")
+        return StreamingResponse(sse.final_json(live, live.listen()), media_type="application/json")
     if run.error:
         return Response(
             sse.dumps({"__error__": {"error": run.status, "message": run.error}}), media_type="application/json"
@@ -210,9 +209,7 @@ async def add_feedback(
     session: UserSession,
     tracing: AppTracing,
 ) -> dict[str, Any]:
-    await owned_thread(session, thread_id)
-    if await runs_db.get_run(session, thread_id=thread_id, run_id=run_id) is None:
-        raise NotFound(RUN_NOT_FOUND, code="run_not_found")
+    await _owned_run(session, thread_id, run_id)
     feedback = await runs_db.add_feedback(
         session,
         feedback=RunFeedback(
