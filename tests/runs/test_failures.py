@@ -2,6 +2,7 @@
 error event, and the user's message kept so that asking again works."""
 
 import asyncio
+import threading
 import uuid
 from collections.abc import Callable
 from typing import Any
@@ -294,3 +295,28 @@ async def test_concurrent_requests_cannot_both_take_the_last_run_slot(
         threads = [await new_thread(served.http, headers) for _ in range(4)]
         results = await asyncio.gather(*(stream(served.http, headers, thread_id) for thread_id in threads))
     assert sorted(response.status_code for response, _ in results) == [200, 429, 429, 429]
+
+
+async def test_shutdown_lets_runs_in_flight_finish_within_the_grace_then_cancels_the_rest(
+    agent: InProcess, user: tuple[Any, Headers], model_server: ScriptedOpenAI
+) -> None:
+    _, headers = user
+    runs = agent.state["runs"]
+    gate = threading.Event()
+    model_server.script.append(Reply("Finished while the service drained.", gate=gate))
+    finishing = await new_thread(agent.http, headers)
+    finishing_run = (await agent.http.post(f"/threads/{finishing}/runs", headers=headers, json=run_body())).json()
+
+    stopping = asyncio.create_task(runs.stop(grace=30))
+    await asyncio.sleep(0)  # a yield, not a wait: `stop` is now waiting on the run
+    assert not stopping.done()
+    gate.set()
+    await stopping
+    run = await agent.http.get(f"/threads/{finishing}/runs/{finishing_run['run_id']}", headers=headers)
+    assert run.json()["status"] == "success"
+
+    hanging = await new_thread(agent.http, headers)
+    hanging_run = await _start_hanging_run(agent, headers, model_server, hanging)
+    await runs.stop(grace=0)
+    run = await agent.http.get(f"/threads/{hanging}/runs/{hanging_run}", headers=headers)
+    assert run.json()["status"] == "interrupted"

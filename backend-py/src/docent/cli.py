@@ -1,6 +1,7 @@
 """The `docent` command."""
 
 import asyncio
+import math
 import re
 import sys
 from collections.abc import AsyncIterator, Iterator
@@ -90,7 +91,7 @@ def serve() -> None:
             http="httptools",
             log_config=None,
             access_log=False,
-            timeout_graceful_shutdown=30,
+            timeout_graceful_shutdown=math.ceil(settings.shutdown_timeout_seconds),
         )
 
 

@@ -102,7 +102,7 @@ def create_app(settings: Settings, *, embedder: Embedder | None = None) -> FastA
                 tracing=tracing,
             )
             await runs.start()
-            stack.push_async_callback(runs.stop)
+            stack.push_async_callback(runs.stop, grace=settings.shutdown_timeout_seconds)
             yield State(
                 settings=settings,
                 engine=engine,

@@ -55,6 +55,8 @@ class Settings(BaseSettings):
     max_message_chars: int = Field(default=16_000, ge=100, le=1_000_000)
     daily_token_budget: int = Field(default=500_000, ge=0)  # per user; 0 = unlimited
     runs_per_minute: int = Field(default=20, ge=0)  # per user; 0 = unlimited
+    # On SIGTERM: open streams may finish for this long, then runs still in flight for as long again.
+    shutdown_timeout_seconds: float = Field(default=30, ge=0, le=3600)
 
     langsmith_tracing: bool = False
     langsmith_api_key: SecretStr | None = None

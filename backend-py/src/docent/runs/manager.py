@@ -165,8 +165,12 @@ class RunManager:
         if orphans:
             logger.info("orphaned_runs_failed", extra={"runs": orphans})
 
-    async def stop(self) -> None:
-        """Cancel every run in flight and wait for each to record its outcome."""
+    async def stop(self, *, grace: float = 0) -> None:
+        """Let the runs in flight finish for up to `grace` seconds, then cancel the rest; wait
+        until each has recorded its outcome."""
+        tasks = [live.task for live in self._by_run.values() if live.task is not None]
+        if tasks and grace > 0:
+            await asyncio.wait(tasks, timeout=grace)
         runs = list(self._by_run.values())
         for live in runs:
             live.cancel()
