@@ -28,7 +28,7 @@ def create_chat_model(settings: Settings) -> BaseChatModel:
     """OpenAI, or any OpenAI-compatible server at OPENAI_BASE_URL; with neither, extractive."""
     if not settings.llm_configured:
         return ExtractiveChatModel()
-    return ChatOpenAI(
+    return WireChatOpenAI(
         model=settings.chat_model,
         temperature=settings.chat_temperature,
         max_completion_tokens=settings.chat_max_tokens,
@@ -39,6 +39,25 @@ def create_chat_model(settings: Settings) -> BaseChatModel:
         base_url=settings.openai_base_url,
         stream_usage=True,
     )
+
+
+class WireChatOpenAI(ChatOpenAI):
+    """`ChatOpenAI` that hands the OpenAI client its messages and tools already in wire form.
+
+    Before sending, the client walks every message against its TypedDict unions (about
+    10 ms a call here for a 10-exchange history, the largest part of a turn's own time).
+    langchain-openai has already built that JSON, so it travels as `extra_body`, which the
+    client merges into the request as is, over the empty `messages` it is given."""
+
+    def _get_request_payload(
+        self, input_: LanguageModelInput, *, stop: list[str] | None = None, **kwargs: Any
+    ) -> dict[str, Any]:
+        payload: dict[str, Any] = super()._get_request_payload(input_, stop=stop, **kwargs)
+        if "messages" in payload:  # Chat Completions; the Responses API has `input` instead
+            wire = {key: payload.pop(key) for key in ("messages", "tools") if key in payload}
+            payload["extra_body"] = {**(payload.get("extra_body") or {}), **wire}
+            payload["messages"] = []
+        return payload
 
 
 class ExtractiveChatModel(BaseChatModel):
