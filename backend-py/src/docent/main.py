@@ -9,11 +9,12 @@ from fastapi import FastAPI
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from docent.api import documents, health, me, runs, search, threads
+from docent.api import documents, health, me, runs, search, threads, web
 from docent.api.body_limit import BodyLimitMiddleware
 from docent.api.errors import add_exception_handlers
 from docent.api.request_log import RequestLogMiddleware
 from docent.auth import JwksCache, TokenVerifier
+from docent.auth.development import development_secret
 from docent.db.checkpoints import Checkpoints, open_checkpoints
 from docent.db.engine import create_engine, create_sessionmaker, libpq_url
 from docent.db.migrations import Migration, discover
@@ -129,4 +130,7 @@ def create_app(settings: Settings, *, embedder: Embedder | None = None) -> FastA
     app.include_router(search.router)
     app.include_router(threads.router)
     app.include_router(runs.router)
+    app.include_router(web.router)
+    if development_secret(settings) is not None:
+        app.include_router(web.dev_router)
     return app

@@ -36,6 +36,8 @@ class Settings(BaseSettings):
 
     supabase_url: str | None = None
     supabase_jwt_secret: SecretStr | None = None
+    # Public by design (it ships to every browser); the web page signs in with it through supabase-js.
+    supabase_anon_key: str | None = None
 
     max_upload_bytes: int = Field(default=20 * 1024 * 1024, ge=1024, le=512 * 1024 * 1024)
     embeddings: Literal["local", "openai"] = "local"
@@ -76,7 +78,13 @@ class Settings(BaseSettings):
         return value
 
     @field_validator(
-        "database_url", "supabase_jwt_secret", "openai_api_key", "openai_base_url", "langsmith_api_key", mode="before"
+        "database_url",
+        "supabase_jwt_secret",
+        "supabase_anon_key",
+        "openai_api_key",
+        "openai_base_url",
+        "langsmith_api_key",
+        mode="before",
     )
     @classmethod
     def _empty_is_unset(cls, value: object) -> object:
