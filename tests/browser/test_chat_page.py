@@ -1,0 +1,147 @@
+"""The web page in Chromium: sign in, upload, a streamed answer with a citation, reload,
+another user's view, errors in words, and hostile text shown as text."""
+
+import re
+import threading
+from collections.abc import Callable
+
+import pytest
+from playwright.sync_api import FilePayload, Page, expect
+
+from tests.agent import MANUAL
+from tests.browser.conftest import Session, new_email
+from tests.scripted_openai import Reply, ScriptedOpenAI
+
+pytestmark = pytest.mark.browser
+OPEN_VACUUM = re.compile(r"^What does VACUUM do\?")  # the conversation's title, then its time
+INGESTED = 90_000  # ms: the local embedding model on a busy 2-core machine
+HOSTILE = b"""# <img src=x onerror="document.title='pwned'"> Tricks
+
+<script>document.title = 'pwned'</script> VACUUM hides <b>markup</b> in this passage.
+"""
+HOSTILE_TITLE = "<img src=x onerror=\"document.title='pwned'\"> Tricks"
+
+
+def _upload(page: Page, name: str, content: bytes) -> None:
+    page.get_by_label("Add documents").set_input_files(FilePayload(name=name, mimeType="text/markdown", buffer=content))
+    document = page.locator(".document").filter(has_text="ready")
+    expect(document).to_have_count(1, timeout=INGESTED)
+
+
+def _ask(page: Page, question: str) -> None:
+    box = page.get_by_role("textbox", name="Your question")
+    box.fill(question)
+    box.press("Enter")
+
+
+def test_a_conversation_streams_cites_and_survives_a_reload(
+    open_session: Callable[[], Session], model: ScriptedOpenAI
+) -> None:
+    email = new_email("ada")
+    ada = open_session()
+    page = ada.page
+    ada.sign_in(email)
+    _upload(page, "manual.md", MANUAL)
+    expect(page.locator(".document .document-title")).to_have_text(["Vacuum"])
+
+    gate = threading.Event()
+    model.script.extend([
+        Reply(tool_calls=[("search_documents", {"query": "VACUUM", "k": 4})]),
+        Reply("VACUUM reclaims storage occupied by dead tuples [1].", gate=gate),
+    ])  # fmt: skip
+    _ask(page, "What does VACUUM do?")
+    answer = page.locator(".answer")
+    # The first word is on the page while the model still holds back the rest: streamed.
+    expect(answer).to_have_attribute("aria-busy", "true")
+    expect(answer.locator(".text")).to_have_text("VACUUM ")
+    expect(page.get_by_role("textbox", name="Your question")).to_have_value("")
+    gate.set()
+    expect(answer.locator(".text")).to_have_text("VACUUM reclaims storage occupied by dead tuples [1].")
+    expect(answer).not_to_have_attribute("aria-busy", "true")
+
+    page.get_by_role("button", name="Source 1: Vacuum").click()
+    passage = page.get_by_role("dialog")
+    expect(passage).to_contain_text("VACUUM reclaims storage occupied by dead tuples.")
+    page.keyboard.press("Escape")
+    expect(passage).to_be_hidden()
+
+    page.get_by_role("button", name="Good answer").click()
+    expect(page.get_by_text("Thanks for your feedback.")).to_be_visible()
+    expect(page.get_by_role("button", name="Good answer")).to_have_attribute("aria-pressed", "true")
+
+    page.reload()
+    expect(page.get_by_text(f"Signed in as {email}")).to_be_visible()
+    page.get_by_role("button", name=OPEN_VACUUM).click()
+    expect(page.locator(".question .text")).to_have_text(["What does VACUUM do?"])
+    expect(page.locator(".answer .text")).to_have_text(["VACUUM reclaims storage occupied by dead tuples [1]."])
+    expect(page.get_by_role("button", name="Source 1: Vacuum")).to_be_visible()
+
+    page.get_by_role("button", name="Delete conversation “What does VACUUM do?”").click()
+    expect(page.locator(".threads")).to_have_text("No conversations yet.")
+    expect(page.locator(".messages .turn")).to_have_count(0)
+    page.get_by_role("button", name="Delete Vacuum").click()
+    expect(page.locator(".documents")).to_have_text("No documents yet.")
+
+
+def test_another_user_sees_none_of_the_first_users_documents_or_conversations(
+    open_session: Callable[[], Session],
+) -> None:
+    ada = open_session()
+    ada.sign_in(new_email("ada"))
+    _upload(ada.page, "manual.md", MANUAL)
+    _ask(ada.page, "What does VACUUM do?")
+    expect(ada.page.locator(".answer .text")).to_contain_text("According to your documents, VACUUM reclaims")
+    expect(ada.page.get_by_role("button", name=OPEN_VACUUM)).to_be_visible()
+
+    bob = open_session()
+    bob.sign_in(new_email("bob"))
+    expect(bob.page.locator(".documents")).to_have_text("No documents yet.")
+    expect(bob.page.locator(".threads")).to_have_text("No conversations yet.")
+    _ask(bob.page, "What does VACUUM do?")
+    expect(bob.page.locator(".answer .text")).to_have_text("I could not find this in your documents.")
+    expect(bob.page.locator(".threads .thread")).to_have_count(1)
+
+
+def test_a_failing_model_is_reported_in_words_and_the_question_is_kept(
+    open_session: Callable[[], Session], model: ScriptedOpenAI
+) -> None:
+    alice = open_session()
+    page = alice.page
+    alice.sign_in(new_email("alice"))
+    model.script.append(Reply(failure="status_500"))
+    _ask(page, "What does VACUUM do?")
+
+    alert = page.get_by_role("alert")
+    expect(alert).to_contain_text("Your message is kept in the conversation; ask again to retry.")
+    expect(page.get_by_role("textbox", name="Your question")).to_have_value("What does VACUUM do?")
+    expect(page.locator(".question .text")).to_have_text(["What does VACUUM do?"])
+    expect(page.locator(".answer.failed")).to_have_count(1)
+
+    page.get_by_role("textbox", name="Your question").press("Enter")  # asking again is one key
+    expect(page.locator(".answer:not(.failed) .text")).to_have_text("I could not find this in your documents.")
+    expect(alert).to_be_hidden()
+
+
+def test_html_in_documents_and_answers_is_shown_as_text(
+    open_session: Callable[[], Session], model: ScriptedOpenAI
+) -> None:
+    mallory = open_session()
+    page = mallory.page
+    mallory.sign_in(new_email("mallory"))
+    _upload(page, "tricks.md", HOSTILE)
+    expect(page.locator(".document .document-title")).to_have_text([HOSTILE_TITLE])
+
+    model.script.extend([
+        Reply(tool_calls=[("search_documents", {"query": "VACUUM markup", "k": 4})]),
+        Reply('<img src=x onerror="document.title=\'pwned\'"> says <b>VACUUM</b> [1]'),
+    ])  # fmt: skip
+    _ask(page, "What does the passage hide?")
+    answer = page.locator(".answer .text")
+    expect(answer).to_have_text("<img src=x onerror=\"document.title='pwned'\"> says <b>VACUUM</b> [1]")
+    page.locator(".answer button.cite").click()
+    passage = page.get_by_role("dialog")
+    expect(passage.get_by_role("heading")).to_have_text(HOSTILE_TITLE)
+    expect(passage).to_contain_text("<script>document.title = 'pwned'</script> VACUUM hides <b>markup</b>")
+
+    assert page.locator("main img, nav img, dialog img, main b, dialog b, main script").count() == 0
+    assert page.title() == "Docent"
