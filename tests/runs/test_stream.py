@@ -56,7 +56,7 @@ async def test_each_stream_mode_sends_only_its_events(agent: InProcess, user: tu
         assert {kind for kind, _ in events} == {"metadata", event}, mode
     _, events = await stream(agent.http, headers, thread_id, stream_mode="updates")
     nodes = [next(iter(data)) for kind, data in events if kind == "updates"]
-    assert nodes == ["begin", "agent", "tools", "agent", "cite"]
+    assert nodes == ["agent", "tools", "agent"]
 
 
 async def test_a_second_turn_sees_the_first_questions_and_answers_but_not_their_passages(

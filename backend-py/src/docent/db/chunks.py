@@ -96,12 +96,6 @@ async def set_embeddings(
     await (await session.connection()).execute(_RE_EMBED, parameters)
 
 
-async def chunks_by_ids(session: AsyncSession, *, chunk_ids: Sequence[UUID]) -> list[Chunk]:
-    """The caller's chunks among `chunk_ids` (RLS drops the others), in no particular order."""
-    statement = select(Chunk).where(col(Chunk.id).in_(list(chunk_ids)))
-    return list((await session.exec(statement)).all())
-
-
 async def section_chunks(
     session: AsyncSession, *, document_id: UUID, heading: str | None, start: int, limit: int
 ) -> list[Chunk]:

@@ -1,20 +1,24 @@
 """`build_graph(...)`: the agent's state machine, compiled once at start-up.
 
-    START → begin → agent ⇄ tools
-                      ↓
-                     cite → END
+    START → agent ⇄ tools
+              ↓
+             END
 
-`begin` clears the per-turn record; `agent` calls the model (with tools until the turn's
-rounds are spent); `tools` runs the calls and records what was retrieved; `cite` keeps the
-answer's references that name a passage retrieved in this turn.
+`agent` calls the model (with tools until the turn's rounds are spent). On a turn's first
+call it starts a fresh retrieval record; on the answer it keeps the references that name a
+passage retrieved in this turn. `tools` runs the calls and records what was retrieved.
+
+Starting and citing live in `agent` rather than in nodes of their own: every node is a
+superstep, and every superstep a checkpoint write, so two fewer nodes save two writes a
+turn (about a third of the checkpointer's time).
 """
 
 from typing import Any, Literal
 
 from langchain_core.language_models import BaseChatModel
-from langchain_core.messages import AIMessage, AnyMessage
+from langchain_core.messages import AIMessage, AnyMessage, HumanMessage
 from langgraph.checkpoint.base import BaseCheckpointSaver
-from langgraph.graph import END, START, StateGraph
+from langgraph.graph import START, StateGraph
 from langgraph.graph.state import CompiledStateGraph
 from langgraph.runtime import Runtime
 
@@ -38,16 +42,20 @@ def build_graph(
 ) -> Graph:
     with_tools = model.bind_tools(TOOL_SPECS)
 
-    def begin(state: AgentState) -> AgentState:
-        return {"citations": [], "retrieval": empty_retrieval(search_mode)}
-
     async def agent(state: AgentState) -> AgentState:
+        starting = isinstance(state["messages"][-1], HumanMessage)
+        retrieval = empty_retrieval(search_mode) if starting else state["retrieval"]
         messages = model_input(state["messages"], history_turns=history_turns)
-        if state["retrieval"]["rounds"] < max_tool_rounds:
+        if retrieval["rounds"] < max_tool_rounds:
             response = await with_tools.ainvoke(messages)
         else:
             response = await model.ainvoke([*messages, FINAL_ROUND])
-        return {"messages": [response]}
+        update: AgentState = {"messages": [response]}
+        if starting:
+            update |= {"retrieval": retrieval, "citations": []}
+        if not (isinstance(response, AIMessage) and response.tool_calls):
+            update["citations"] = citations.resolve(response.text, _this_turn(state["messages"]), retrieval)
+        return update
 
     async def tools(state: AgentState, runtime: Runtime[RunContext]) -> AgentState:
         call_message = state["messages"][-1]
@@ -60,22 +68,19 @@ def build_graph(
         retrieval = Retrieval(**(retrieval | {"rounds": retrieval["rounds"] + 1}))
         return {"messages": results, "retrieval": retrieval}
 
-    async def cite(state: AgentState, runtime: Runtime[RunContext]) -> AgentState:
-        answer = state["messages"][-1].text
-        return {"citations": await citations.resolve(answer, state["retrieval"], runtime.context)}
-
-    def route(state: AgentState) -> Literal["tools", "cite"]:
+    def route(state: AgentState) -> Literal["tools", "__end__"]:
         last = state["messages"][-1]
-        return "tools" if isinstance(last, AIMessage) and last.tool_calls else "cite"
+        return "tools" if isinstance(last, AIMessage) and last.tool_calls else "__end__"
 
     graph = StateGraph(AgentState, context_schema=RunContext)
-    graph.add_node("begin", begin)
     graph.add_node("agent", agent)
     graph.add_node("tools", tools)
-    graph.add_node("cite", cite)
-    graph.add_edge(START, "begin")
-    graph.add_edge("begin", "agent")
+    graph.add_edge(START, "agent")
     graph.add_conditional_edges("agent", route)
     graph.add_edge("tools", "agent")
-    graph.add_edge("cite", END)
     return graph.compile(checkpointer=checkpointer, name=GRAPH_ID)
+
+
+def _this_turn(messages: list[AnyMessage]) -> list[AnyMessage]:
+    question_at = max((i for i, m in enumerate(messages) if isinstance(m, HumanMessage)), default=0)
+    return messages[question_at:]

@@ -1,12 +1,12 @@
 """Citations: the [n] references an answer makes, kept only when this turn retrieved [n]."""
 
 import re
-from uuid import UUID
+from collections.abc import Sequence
 
-from docent.db.chunks import chunks_by_ids
-from docent.db.session import acting_as, user_transaction
-from docent.graph.context import RunContext
+from langchain_core.messages import BaseMessage, ToolMessage
+
 from docent.graph.state import Citation, Retrieval
+from docent.graph.tools import passages_in
 
 _REFERENCE = re.compile(r"\[(\d{1,3}(?:\s*,\s*\d{1,3})*)\]")
 SNIPPET_CHARS = 300
@@ -18,24 +18,22 @@ def cited_refs(answer: str) -> list[int]:
     return list(dict.fromkeys(refs))
 
 
-async def resolve(answer: str, retrieval: Retrieval, context: RunContext) -> list[Citation]:
-    """Citations for the references that name a passage retrieved in this turn; others are dropped."""
+def resolve(answer: str, turn: Sequence[BaseMessage], retrieval: Retrieval) -> list[Citation]:
+    """Citations for the references that name a passage retrieved in this turn; others are
+    dropped. Each is read from the tool results of the turn, so it quotes exactly what the
+    model was shown, and no query is needed."""
     chunk_ids = retrieval["chunk_ids"]
-    wanted = {ref: chunk_ids[ref - 1] for ref in cited_refs(answer) if 1 <= ref <= len(chunk_ids)}
-    if not wanted:
-        return []
-    async with user_transaction(context.sessions, acting_as(context.user_id)) as session:
-        chunks = {str(c.id): c for c in await chunks_by_ids(session, chunk_ids=[UUID(i) for i in wanted.values()])}
+    shown = {p.ref: p for m in turn if isinstance(m, ToolMessage) for p in passages_in(m.text)}
     return [
         Citation(
             ref=ref,
-            chunk_id=chunk_id,
-            document_id=str(chunk.document_id),
-            title=chunk.title,
-            snippet=shorten(chunk.content, SNIPPET_CHARS),
+            chunk_id=chunk_ids[ref - 1],
+            document_id=passage.document_id,
+            title=passage.title,
+            snippet=shorten(passage.content, SNIPPET_CHARS),
         )
-        for ref, chunk_id in wanted.items()
-        if (chunk := chunks.get(chunk_id)) is not None  # a document deleted mid-turn
+        for ref in cited_refs(answer)
+        if 1 <= ref <= len(chunk_ids) and (passage := shown.get(ref)) is not None
     ]
 
 

@@ -1,7 +1,6 @@
 """The chat-model factory: an OpenAI-compatible model when one is configured, else extractive."""
 
 import hashlib
-import html
 import json
 import re
 from collections.abc import AsyncIterator, Iterator, Sequence
@@ -15,12 +14,12 @@ from langchain_core.runnables import Runnable
 from langchain_openai import ChatOpenAI
 from pydantic import SecretStr
 
+from docent.graph.tools import QuotedPassage, passages_in
 from docent.settings import Settings
 
 EXTRACTIVE_LABEL = (
     "Extractive answer (no language model is configured): the passages of your documents that best match the question."
 )
-_PASSAGE = re.compile(r'<passage ref="(\d+)" title="([^"]*)" section="([^"]*)"[^>]*>\n(.*?)\n</passage>', re.DOTALL)
 _EXCERPT_WORDS = 60
 
 
@@ -118,18 +117,17 @@ class ExtractiveChatModel(BaseChatModel):
             return AIMessage(
                 "", tool_calls=[{"name": "search_documents", "args": {"query": query, "k": 5}, "id": call_id}]
             )
-        found = [match for m in results for match in _PASSAGE.finditer(m.text)][: self.passages]
+        found = [passage for m in results for passage in passages_in(m.text)][: self.passages]
         if not found:
             return AIMessage(EXTRACTIVE_LABEL + "\n\nNothing in your documents matches this question.")
-        quotes = [_quote(*match.groups()) for match in found]
-        return AIMessage(EXTRACTIVE_LABEL + "\n\n" + "\n\n".join(quotes))
+        return AIMessage(EXTRACTIVE_LABEL + "\n\n" + "\n\n".join(_quote(passage) for passage in found))
 
 
-def _quote(ref: str, title: str, section: str, content: str) -> str:
-    words = content.split()
+def _quote(passage: QuotedPassage) -> str:
+    words = passage.content.split()
     excerpt = " ".join(words[:_EXCERPT_WORDS]) + (" …" if len(words) > _EXCERPT_WORDS else "")
-    source = " › ".join(html.unescape(part) for part in (title, section) if part)
-    return f"> {excerpt}\n\n— {source} [{ref}]"
+    source = " › ".join(part for part in (passage.title, passage.section) if part)
+    return f"> {excerpt}\n\n— {source} [{passage.ref}]"
 
 
 def _chunks(message: AIMessage) -> Iterator[ChatGenerationChunk]:

@@ -22,8 +22,8 @@ def model_input(messages: Sequence[BaseMessage], *, history_turns: int) -> list[
     """The system prompt, the last `history_turns` earlier turns as questions and final
     answers only (their passages were for those answers), then the current turn in full.
 
-    Bounding the history bounds each call's cost: tokens, and the OpenAI client's request
-    preparation, which costs about a millisecond per message here."""
+    Bounding the history bounds each call's cost: its tokens, and the work of preparing
+    and sending the request."""
     question_at = max((i for i, m in enumerate(messages) if isinstance(m, HumanMessage)), default=0)
     earlier = [
         m
