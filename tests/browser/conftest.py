@@ -69,7 +69,7 @@ class Session:
 
     def sign_in(self, email: str) -> None:
         page = self.page
-        page.get_by_role("textbox", name="Email").fill(email)
+        page.get_by_role("textbox", name="Email for local sign-in").fill(email)
         page.get_by_role("button", name="Sign in locally").click()
         expect(page.get_by_text(f"Signed in as {email}")).to_be_visible()
 

@@ -145,3 +145,33 @@ def test_html_in_documents_and_answers_is_shown_as_text(
 
     assert page.locator("main img, nav img, dialog img, main b, dialog b, main script").count() == 0
     assert page.title() == "Docent"
+
+
+@pytest.mark.parametrize(
+    ("status", "body", "said"),
+    [
+        (
+            429,
+            {"error": "rate_limited", "detail": "At most 20 runs a minute; try again shortly."},
+            "You have reached a limit: At most 20 runs a minute; try again shortly. You can ask again in 42 seconds.",
+        ),
+        (
+            409,
+            {"error": "thread_busy", "detail": "Thread is already running a task."},
+            "This conversation is still answering the previous question. Wait for it to finish, then ask again.",
+        ),
+    ],
+)
+def test_a_refused_question_is_explained_and_kept(
+    open_session: Callable[[], Session], status: int, body: dict[str, str], said: str
+) -> None:
+    # The refusals themselves are the API's (tests/runs); here, what the page makes of them.
+    grace = open_session()
+    page = grace.page
+    grace.sign_in(new_email("grace"))
+    headers = {"Retry-After": "42"} if status == 429 else {}
+    page.route("**/runs/stream", lambda route: route.fulfill(status=status, json=body, headers=headers))
+    _ask(page, "What does VACUUM do?")
+    expect(page.get_by_role("alert")).to_have_text(said)
+    expect(page.get_by_role("textbox", name="Your question")).to_have_value("What does VACUUM do?")
+    expect(page.locator(".question")).to_contain_text("Not sent.")
