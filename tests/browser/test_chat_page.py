@@ -175,3 +175,31 @@ def test_a_refused_question_is_explained_and_kept(
     expect(page.get_by_role("alert")).to_have_text(said)
     expect(page.get_by_role("textbox", name="Your question")).to_have_value("What does VACUUM do?")
     expect(page.locator(".question")).to_contain_text("Not sent.")
+
+
+def test_a_dropped_file_is_uploaded(open_session: Callable[[], Session]) -> None:
+    lin = open_session()
+    page = lin.page
+    lin.sign_in(new_email("lin"))
+    dropped = page.evaluate_handle(
+        """() => {
+            const transfer = new DataTransfer();
+            transfer.items.add(new File(["# Dropped\\n\\nDragged in from the desktop."], "dropped.md",
+                                        {type: "text/markdown"}));
+            return transfer;
+        }"""
+    )
+    page.locator("#drop-zone").dispatch_event("drop", {"dataTransfer": dropped})
+    expect(page.locator(".document").filter(has_text="ready")).to_have_text(re.compile("^Dropped"), timeout=INGESTED)
+
+
+def test_an_expired_session_returns_to_sign_in(open_session: Callable[[], Session]) -> None:
+    kay = open_session()
+    page = kay.page
+    kay.sign_in(new_email("kay"))
+    expired = {"error": "invalid_token", "detail": "token expired"}
+    page.route("**/threads/search", lambda route: route.fulfill(status=401, json=expired))
+    page.get_by_role("button", name="New conversation").click()
+    _ask(page, "Still there?")
+    expect(page.get_by_role("status")).to_have_text("Your session has ended. Sign in again.")
+    expect(page.get_by_role("textbox", name="Email for local sign-in")).to_be_visible()
