@@ -320,3 +320,24 @@ async def test_shutdown_lets_runs_in_flight_finish_within_the_grace_then_cancels
     await runs.stop(grace=0)
     run = await agent.http.get(f"/threads/{hanging}/runs/{hanging_run}", headers=headers)
     assert run.json()["status"] == "interrupted"
+
+
+async def test_connections_the_database_dropped_are_replaced_before_the_next_run(
+    agent: InProcess, user: tuple[Any, Headers], database_url: str
+) -> None:
+    _, headers = user
+    thread_id = await new_thread(agent.http, headers)
+    first = await agent.http.post(f"/threads/{thread_id}/runs/wait", headers=headers, json=run_body())
+    assert first.status_code == 200
+    with psycopg.connect(database_url, autocommit=True) as conn:  # what a database restart does to them
+        ended = conn.execute(
+            "select count(pg_terminate_backend(pid, 5000)) from pg_stat_activity"
+            " where backend_type = 'client backend' and pid <> pg_backend_pid()"
+        ).fetchone()
+    assert ended is not None
+    assert ended[0] >= 2, "the service's pools held connections"
+
+    again = await agent.http.post(f"/threads/{thread_id}/runs/wait", headers=headers, json=run_body("And again?"))
+    assert again.status_code == 200
+    assert "__error__" not in again.json()
+    assert [m["type"] for m in again.json()["messages"]][-1] == "ai"

@@ -2,8 +2,8 @@
 
 The schema is created by the migrations and granted to no user role: the Data API cannot
 expose it and RLS'd roles cannot read it. Threads are reached only after their `threads`
-row (under RLS) has been found. The pool checks each connection before lending it, so a
-restarted database costs nothing but a reconnect; prepared statements are off for
+row (under RLS) has been found. The pool checks each connection before lending it (see
+`_Liveness`), so a restarted database costs nothing but a reconnect; prepared statements are off for
 PgBouncer-style poolers. The `search_path` is set per connection, which needs a session
 (direct, or Supabase's session pooler): see the README's deployment notes.
 
@@ -14,9 +14,12 @@ not yet migrated.
 
 import asyncio
 import logging
+import select
+import time
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from typing import Any
+from weakref import WeakKeyDictionary
 
 import psycopg
 from langgraph.checkpoint.postgres.aio import AsyncPostgresSaver
@@ -29,11 +32,39 @@ from docent.errors import Unavailable
 SCHEMA = "langgraph"
 SETUP_TIMEOUT_SECONDS = 5.0
 STARTUP_SETUP_SECONDS = 2.0  # a database that is up answers in milliseconds
+PING_AFTER_IDLE_SECONDS = 30.0
 logger = logging.getLogger(__name__)
 
 
 async def _configure(connection: AsyncConnection[Any]) -> None:
     await connection.execute(f"set search_path to {SCHEMA}")
+
+
+class _Liveness:
+    """The pool's check: a round trip only for a connection that may have died, one idle
+    long enough to have been dropped silently (by a firewall, say) or one the server has
+    written to while it sat idle: a server that restarts or ends the session says so and
+    closes the socket. Other connections are lent as they are.
+
+    Pinging every connection lent cost a round trip per checkpoint operation, about a
+    dozen a turn."""
+
+    def __init__(self) -> None:
+        self._idle_since: WeakKeyDictionary[AsyncConnection[Any], float] = WeakKeyDictionary()
+
+    async def returned(self, connection: AsyncConnection[Any]) -> None:
+        self._idle_since[connection] = time.monotonic()
+
+    async def check(self, connection: AsyncConnection[Any]) -> None:
+        idle_since = self._idle_since.get(connection)
+        if idle_since is None or time.monotonic() - idle_since > PING_AFTER_IDLE_SECONDS or _has_input(connection):
+            await AsyncConnectionPool.check_connection(connection)
+
+
+def _has_input(connection: AsyncConnection[Any]) -> bool:
+    poll = select.poll()
+    poll.register(connection.pgconn.socket, select.POLLIN)
+    return bool(poll.poll(0))
 
 
 UNAVAILABLE = "Conversation storage is unavailable: the database is unreachable or not migrated."
@@ -75,13 +106,15 @@ class Checkpoints:
 
 @asynccontextmanager
 async def open_checkpoints(conninfo: str, *, max_size: int) -> AsyncIterator[Checkpoints]:
+    liveness = _Liveness()
     pool: AsyncConnectionPool[AsyncConnection[Any]] = AsyncConnectionPool(
         conninfo,
         min_size=1,
         max_size=max_size,
         kwargs={"autocommit": True, "prepare_threshold": None, "row_factory": dict_row},
         configure=_configure,
-        check=AsyncConnectionPool.check_connection,
+        check=liveness.check,
+        reset=liveness.returned,
         timeout=SETUP_TIMEOUT_SECONDS,
         open=False,
         name="checkpoints",
