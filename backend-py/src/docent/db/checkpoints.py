@@ -18,7 +18,7 @@ import select
 import time
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager, contextmanager
-from typing import Any
+from typing import Any, cast
 from weakref import WeakKeyDictionary
 
 import psycopg
@@ -84,6 +84,10 @@ class Checkpoints:
 
     def __init__(self, pool: AsyncConnectionPool[AsyncConnection[Any]]) -> None:
         self.saver = AsyncPostgresSaver(pool)
+        # The saver serialises every operation behind one lock, which a single shared
+        # connection needs and a pool does not: runs on different threads would otherwise
+        # queue for each other's checkpoint writes (langgraph#7259, fix not yet released).
+        self.saver.lock = cast(asyncio.Lock, asyncio.Semaphore(pool.max_size))
         self._ready = False
         self._lock = asyncio.Lock()
 
