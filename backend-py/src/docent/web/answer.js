@@ -74,11 +74,12 @@ export function runActions(api, { threadId, runId, traceTemplate }) {
       say(status, `Feedback not sent: ${describe(error)}`);
     }
   };
-  for (const [score, label, face] of [
-    [1, "Good answer", "👍"],
-    [0, "Bad answer", "👎"],
+  // Words, not emoji: a browser without an emoji font would show empty boxes.
+  for (const [score, label] of [
+    [1, "Good answer"],
+    [0, "Bad answer"],
   ]) {
-    const button = el("button", { type: "button", class: "quiet", "aria-label": label, "aria-pressed": "false" }, face);
+    const button = el("button", { type: "button", class: "quiet", "aria-pressed": "false" }, label);
     button.addEventListener("click", () => send(score, button));
     buttons.push(button);
   }
