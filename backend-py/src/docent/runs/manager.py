@@ -103,7 +103,8 @@ class RunManager:
         """Check the thread, the caller's limits and the thread's availability, and record the
         run, in the caller's transaction. Listen to the returned run at once, and `launch` it
         once that transaction has committed."""
-        if await threads_db.get_thread(session, thread_id=spec.thread_id) is None:
+        thread = await threads_db.get_thread(session, thread_id=spec.thread_id)
+        if thread is None:
             raise NotFound("Thread or assistant not found.", code="thread_not_found")
         await self._checkpoints.ensure()
         await self._check_limits(session, user_id)
@@ -112,7 +113,8 @@ class RunManager:
             session, thread_id=spec.thread_id, run_id=run_id, lease=self._lease
         ):
             raise Conflict(BUSY, code="thread_busy")
-        await threads_db.name_thread(session, thread_id=spec.thread_id, title=shorten(spec.question, TITLE_CHARS))
+        if thread.title is None:
+            await threads_db.name_thread(session, thread_id=spec.thread_id, title=shorten(spec.question, TITLE_CHARS))
         run = Run(
             id=run_id,
             thread_id=spec.thread_id,
