@@ -10,7 +10,7 @@ RUN := $(UV) run --project $(PROJECT) --no-sync $(if $(wildcard $(ENV_FILE)),--e
 UVX := cd $(PROJECT) && $(UV) run --no-sync
 PYTEST := $(UVX) pytest -c pyproject.toml
 
-.PHONY: help run test lint fmt typecheck unit test-browser vendor-web sync token migrate bench eval clean
+.PHONY: help run test lint fmt typecheck unit test-browser vendor-web sync token migrate bench soak eval clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -72,6 +72,10 @@ bench: sync  ## benchmarks: token verification, make-run start-up, ingestion, se
 	$(UVX) python bench/bench_startup.py
 	$(UVX) python bench/bench_retrieval.py
 	$(UVX) python bench/bench_agent.py
+
+# By hand only (not in bench or CI): about 2.5 minutes; exits 1 if a consistency check fails.
+soak: sync  ## reliability: 50 users at once, a database restart mid-load, the service killed mid-run
+	$(UVX) python bench/soak.py
 
 EVAL_DIR := .data/eval
 EVAL_ARCHIVE := ../shared/eval/postgresql-15-docs-html.tar.xz
