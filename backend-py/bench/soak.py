@@ -222,9 +222,8 @@ def _report_outage(outcomes: list[Outcome], samples: list[tuple[float, int]], do
     after = [o for o in outcomes if o.ok and o.started >= up]
     if after:
         first = min(after, key=lambda o: o.ended)
-        print(
-            f"  first success once it was back: asked at +{first.started - up:.2f} s, answered at +{first.ended - up:.2f} s"
-        )
+        asked, answered = first.started - up, first.ended - up
+        print(f"  first success once it was back: asked at +{asked:.2f} s, answered at +{answered:.2f} s")
     unready = [t for t, status in samples if status != 200 and t >= down]
     ready = [t for t, status in samples if status == 200 and t >= up]
     if unready and ready:
