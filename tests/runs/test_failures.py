@@ -341,3 +341,33 @@ async def test_connections_the_database_dropped_are_replaced_before_the_next_run
     assert again.status_code == 200
     assert "__error__" not in again.json()
     assert [m["type"] for m in again.json()["messages"]][-1] == "ai"
+
+
+async def test_the_periodic_sweep_fails_a_dead_process_runs_but_never_its_own(
+    agent: InProcess, user: tuple[Any, Headers], model_server: ScriptedOpenAI, database_url: str
+) -> None:
+    user_id, headers = user
+    runs = agent.state["runs"]
+    dead_thread = await new_thread(agent.http, headers)
+    dead_run = uuid.uuid4()
+    own_thread = await new_thread(agent.http, headers)
+    own_run = await _start_hanging_run(agent, headers, model_server, own_thread)
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        # A process killed and restarted within the lease left `dead_run`; since then, the
+        # lease has lapsed. This process's own run looks the same (a stalled renewal).
+        conn.execute(
+            "insert into runs (id, thread_id, user_id, assistant_id, status) values (%s, %s, %s, 'docent', 'running')",
+            (dead_run, dead_thread, user_id),
+        )
+        conn.execute(
+            "update threads set status = 'busy', locked_until = now() - interval '1 second' where id in (%s, %s)",
+            (dead_thread, own_thread),
+        )
+
+    assert await runs.fail_orphans() == 1
+    dead = (await agent.http.get(f"/threads/{dead_thread}/runs/{dead_run}", headers=headers)).json()
+    assert dead["status"] == "error"
+    assert dead["error"].startswith("The service stopped during this run.")
+    own = (await agent.http.get(f"/threads/{own_thread}/runs/{own_run}", headers=headers)).json()
+    assert own["status"] == "running"
+    await agent.http.post(f"/threads/{own_thread}/runs/{own_run}/cancel?wait=1", headers=headers)

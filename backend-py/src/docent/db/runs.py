@@ -1,5 +1,6 @@
 """Runs gateway: each agent run on a thread, its outcome and tokens; feedback; daily usage."""
 
+from collections.abc import Sequence
 from datetime import UTC, date, datetime, timedelta
 from typing import Any, Literal
 from uuid import UUID
@@ -133,9 +134,10 @@ async def add_feedback(session: AsyncSession, *, feedback: RunFeedback) -> RunFe
     return feedback
 
 
-async def fail_orphaned_runs(session: AsyncSession, *, message: str) -> int:
-    """Mark failed every run still pending or running whose thread's lease has lapsed: its
-    process died. Run by the service's own login at start-up, across users."""
+async def fail_orphaned_runs(session: AsyncSession, *, message: str, alive: Sequence[UUID] = ()) -> int:
+    """Mark failed every run still pending or running, but those `alive` in the calling
+    process, whose thread's lease has lapsed: its process died. Run by the service's own
+    login, across users."""
     lapsed = (
         select(col(Thread.id))
         .where(or_(col(Thread.locked_until).is_(None), col(Thread.locked_until) < func.now()))
@@ -143,7 +145,11 @@ async def fail_orphaned_runs(session: AsyncSession, *, message: str) -> int:
     )
     statement = (
         update(Run)
-        .where(col(Run.status).in_(["pending", "running"]), col(Run.thread_id).in_(lapsed))
+        .where(
+            col(Run.status).in_(["pending", "running"]),
+            col(Run.thread_id).in_(lapsed),
+            col(Run.id).not_in(list(alive)),
+        )
         .values(status="error", error=message, updated_at=func.now())
         .returning(col(Run.id))
     )

@@ -98,6 +98,7 @@ class RunManager:
         self._tracing = tracing
         self._lease = timedelta(seconds=LEASE_SECONDS)
         self._by_run: dict[UUID, LiveRun] = {}  # in flight in this process, until recorded
+        self._sweeper: asyncio.Task[None] | None = None
 
     async def admit(self, session: AsyncSession, *, user_id: UUID, spec: RunSpec, run_id: UUID) -> tuple[Run, LiveRun]:
         """Check the thread, the caller's limits and the thread's availability, and record the
@@ -156,20 +157,35 @@ class RunManager:
         return [live for live in self._by_run.values() if live.thread_id == thread_id]
 
     async def start(self) -> None:
-        """Mark failed the runs a crashed process left behind (their thread's lease has expired)."""
+        """Mark failed the runs a dead process left behind, now and every LEASE_SECONDS: a
+        process restarted at once comes back before its runs' leases have lapsed."""
+        await self.fail_orphans(prune=True)
+        self._sweeper = asyncio.create_task(self._sweep(), name="orphaned-runs")
+
+    async def _sweep(self) -> None:
+        while True:
+            await asyncio.sleep(LEASE_SECONDS)  # a period, not a wait for some event
+            await self.fail_orphans()
+
+    async def fail_orphans(self, *, prune: bool = False) -> int:
+        """Mark failed the unfinished runs, not this process's, whose thread's lease has lapsed."""
         try:
             async with self._service() as session:
-                orphans = await runs_db.fail_orphaned_runs(session, message=ORPHANED)
-                await runs_db.prune_run_starts(session, older_than=timedelta(days=1))
+                orphans = await runs_db.fail_orphaned_runs(session, message=ORPHANED, alive=list(self._by_run))
+                if prune:
+                    await runs_db.prune_run_starts(session, older_than=timedelta(days=1))
         except SQLAlchemyError:
             logger.warning("orphaned_runs_not_checked", exc_info=True)  # /health/ready tells why
-            return
+            return 0
         if orphans:
             logger.info("orphaned_runs_failed", extra={"runs": orphans})
+        return orphans
 
     async def stop(self, *, grace: float = 0) -> None:
         """Let the runs in flight finish for up to `grace` seconds, then cancel the rest; wait
         until each has recorded its outcome."""
+        if self._sweeper is not None:
+            self._sweeper.cancel()
         tasks = [live.task for live in self._by_run.values() if live.task is not None]
         if tasks and grace > 0:
             await asyncio.wait(tasks, timeout=grace)
