@@ -1,5 +1,6 @@
 """Liveness and readiness against real databases: ready, behind on migrations, unreachable."""
 
+import uuid
 from collections.abc import Callable
 
 import httpx
@@ -7,6 +8,7 @@ import httpx
 from docent.main import create_app
 from docent.settings import Settings
 from tests.conftest import serve_in_process
+from tests.helpers import claims, hs256
 
 
 async def _get(settings: Settings, path: str) -> httpx.Response:
@@ -44,3 +46,19 @@ async def test_not_ready_when_database_is_unreachable(make_settings: Callable[..
     assert response.status_code == 503
     assert response.json()["checks"] == {"database": "unreachable", "migrations": "unknown"}
     assert "postgres" not in response.json()["detail"]  # nothing internal leaks
+
+
+async def test_requests_while_the_database_is_down_answer_503_in_words(
+    make_settings: Callable[..., Settings], tmp_path: object
+) -> None:
+    settings = make_settings(database_url=f"postgresql://postgres@/postgres?host={tmp_path}")
+    headers = {"Authorization": f"Bearer {hs256(claims(uuid.uuid4()))}"}
+    async with serve_in_process(create_app(settings)) as http:
+        for method, path in (("GET", "/documents"), ("POST", "/threads"), ("GET", "/me")):
+            response = await http.request(method, path, headers=headers, json={} if method == "POST" else None)
+            assert response.status_code == 503, (path, response.text)
+            assert response.headers["retry-after"] == "5"
+            assert response.json() == {
+                "error": "database_unavailable",
+                "detail": "The database is unavailable; nothing was changed. Try again in a few seconds.",
+            }

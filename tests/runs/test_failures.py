@@ -10,8 +10,11 @@ from typing import Any
 import httpx
 import psycopg
 import pytest
+import sqlalchemy.exc
+from psycopg_pool import PoolTimeout
 
 from docent.retrieval.embeddings import Embedder
+from docent.runs.failures import describe
 from docent.settings import Settings
 from tests.agent import app_with, new_thread, other_user_headers, run_body, stream, upload_manual
 from tests.conftest import InProcess, running
@@ -371,3 +374,12 @@ async def test_the_periodic_sweep_fails_a_dead_process_runs_but_never_its_own(
     own = (await agent.http.get(f"/threads/{own_thread}/runs/{own_run}", headers=headers)).json()
     assert own["status"] == "running"
     await agent.http.post(f"/threads/{own_thread}/runs/{own_run}/cancel?wait=1", headers=headers)
+
+
+def test_a_database_outage_during_a_run_is_told_in_words_not_as_an_internal_error() -> None:
+    outage = sqlalchemy.exc.OperationalError("select 1", {}, psycopg.OperationalError("server closed the connection"))
+    assert describe(outage) == (
+        "database_unavailable",
+        "The database became unavailable during the run. Your message is kept in the conversation; ask again to retry.",
+    )
+    assert describe(PoolTimeout("no connection in 5 s"))[0] == "database_unavailable"

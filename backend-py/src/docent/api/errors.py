@@ -1,14 +1,20 @@
 """Every error leaves as `{"error": code, "detail": message}`; stacks go to the log only
 (unexpected errors are answered by `docent.api.request_log`)."""
 
+import logging
 from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from sqlalchemy.exc import DBAPIError
 from starlette.exceptions import HTTPException
 
+from docent.db.engine import UNAVAILABLE_ERRORS
 from docent.errors import DocentError, TooManyRequests
+
+logger = logging.getLogger(__name__)
+DATABASE_UNAVAILABLE = "The database is unavailable; nothing was changed. Try again in a few seconds."
 
 
 def error_response(status: int, code: str, detail: str, **extra: object) -> JSONResponse:
@@ -50,7 +56,18 @@ async def _http_error(_: Request, exc: HTTPException) -> JSONResponse:
     return error_response(exc.status_code, code, str(exc.detail))
 
 
+async def _database_unavailable(request: Request, exc: Exception) -> JSONResponse:
+    # Expected during a restart or failover: one line each, not a stack per request.
+    cause = exc.orig if isinstance(exc, DBAPIError) else exc
+    logger.warning("database_unavailable", extra={"path": request.url.path, "cause": type(cause).__name__})
+    response = error_response(503, "database_unavailable", DATABASE_UNAVAILABLE)
+    response.headers["Retry-After"] = "5"
+    return response
+
+
 def add_exception_handlers(app: FastAPI) -> None:
     app.exception_handler(DocentError)(_domain_error)
     app.exception_handler(RequestValidationError)(_validation_error)
     app.exception_handler(HTTPException)(_http_error)
+    for error in UNAVAILABLE_ERRORS:
+        app.exception_handler(error)(_database_unavailable)

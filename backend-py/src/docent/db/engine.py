@@ -1,9 +1,23 @@
 """The SQLAlchemy engine and session factory over psycopg 3."""
 
+import psycopg
+import psycopg_pool
+import sqlalchemy.exc
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 _SCHEMES = ("postgresql+psycopg://", "postgresql://", "postgres://")
+
+# What a database that is down, restarting or out of connections raises: through SQLAlchemy
+# (which wraps psycopg's errors) or through the checkpointer's psycopg pool.
+UNAVAILABLE_ERRORS: tuple[type[Exception], ...] = (
+    sqlalchemy.exc.OperationalError,
+    sqlalchemy.exc.InterfaceError,
+    sqlalchemy.exc.TimeoutError,
+    psycopg.OperationalError,
+    psycopg.InterfaceError,
+    psycopg_pool.PoolTimeout,
+)
 
 
 def _without_scheme(url: str) -> str:

@@ -8,6 +8,7 @@ import openai
 import pydantic
 from langgraph.errors import GraphRecursionError
 
+from docent.db.engine import UNAVAILABLE_ERRORS
 from docent.errors import DocentError
 
 logger = logging.getLogger(__name__)
@@ -30,6 +31,7 @@ _KNOWN: tuple[tuple[type[BaseException] | tuple[type[BaseException], ...], str, 
         "The language model sent a response Docent could not read.",
     ),
     (GraphRecursionError, "step_limit", "The agent took too many steps for one answer."),
+    (UNAVAILABLE_ERRORS, "database_unavailable", "The database became unavailable during the run."),
 )
 
 
