@@ -1,5 +1,9 @@
 """The SQLAlchemy engine and session factory over psycopg 3."""
 
+import asyncio
+import time
+from collections.abc import Awaitable, Callable
+
 import psycopg
 import psycopg_pool
 import sqlalchemy.exc
@@ -47,3 +51,19 @@ def create_engine(url: str, *, pool_size: int) -> AsyncEngine:
 
 def create_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
     return async_sessionmaker(engine, class_=AsyncSession, expire_on_commit=False)
+
+
+async def retrying_while_unavailable(attempt: Callable[[], Awaitable[None]], *, within: float) -> None:
+    """`attempt()`, tried again with back-off while the database is unavailable, for up to
+    `within` seconds; then its last error."""
+    deadline, delay = time.monotonic() + within, 0.25
+    while True:
+        try:
+            await attempt()
+        except UNAVAILABLE_ERRORS:
+            if time.monotonic() + delay > deadline:
+                raise
+            await asyncio.sleep(delay)  # back-off while the database is away
+            delay = min(delay * 2, 4.0)
+        else:
+            return

@@ -31,6 +31,7 @@ from docent.db import documents as documents_db
 from docent.db import runs as runs_db
 from docent.db import threads as threads_db
 from docent.db.checkpoints import Checkpoints
+from docent.db.engine import retrying_while_unavailable
 from docent.db.models import Run
 from docent.db.session import acting_as, service_transaction, user_transaction
 from docent.db.threads import ThreadStatus
@@ -56,6 +57,7 @@ _GRAPH_MODES = {"values": "values", "updates": "updates", "messages-tuple": "mes
 _EVENTS = {"values": "values", "updates": "updates", "messages": "messages"}
 TITLE_CHARS = 80
 LEASE_SECONDS = 30.0  # renewed every third of that while the run lives
+RECORD_RETRY_SECONDS = 20.0  # a run that ends while the database restarts is recorded once it is back
 RECURSION_LIMIT = 40
 
 
@@ -326,34 +328,31 @@ class RunManager:
             metrics.errors.labels(outcome.kind).inc()
             live.error = {"error": outcome.kind, "message": outcome.message or ""}
         try:
-            async with self._service() as session:
-                await runs_db.finish_run(
-                    session,
-                    run_id=live.run_id,
-                    status=outcome.status,
-                    error=outcome.message,
-                    input_tokens=tokens[0],
-                    output_tokens=tokens[1],
-                )
-                await runs_db.add_usage(
-                    session,
-                    user_id=live.user_id,
-                    day=runs_db.utc_today(),
-                    input_tokens=tokens[0],
-                    output_tokens=tokens[1],
-                )
-                if live.holds_lease:
-                    status: ThreadStatus = "error" if outcome.status in {"error", "timeout"} else "idle"
-                    await threads_db.release_thread(
-                        session, thread_id=live.thread_id, run_id=live.run_id, status=status
-                    )
+            await retrying_while_unavailable(lambda: self._record(live, outcome, tokens), within=RECORD_RETRY_SECONDS)
         except Exception:
-            # The lease lapses by itself, and the next start marks the run failed.
+            # The lease lapses by itself, and the periodic sweep marks the run failed.
             logger.exception("could not record the end of run %s", live.run_id)
             metrics.errors.labels("run_bookkeeping").inc()
         if live.error is not None:
             live.publish("error", live.error)
         self._forget(live)
+
+    async def _record(self, live: LiveRun, outcome: _Outcome, tokens: list[int]) -> None:
+        async with self._service() as session:
+            await runs_db.finish_run(
+                session,
+                run_id=live.run_id,
+                status=outcome.status,
+                error=outcome.message,
+                input_tokens=tokens[0],
+                output_tokens=tokens[1],
+            )
+            await runs_db.add_usage(
+                session, user_id=live.user_id, day=runs_db.utc_today(), input_tokens=tokens[0], output_tokens=tokens[1]
+            )
+            if live.holds_lease:
+                status: ThreadStatus = "error" if outcome.status in {"error", "timeout"} else "idle"
+                await threads_db.release_thread(session, thread_id=live.thread_id, run_id=live.run_id, status=status)
 
     def _forget(self, live: LiveRun) -> None:
         """Close the run's listeners and drop it (also for a task cancelled before it began)."""
