@@ -249,16 +249,17 @@ async def test_runs_orphaned_by_a_crash_are_failed_at_start_and_the_thread_works
         conn.execute(
             "update threads set status = 'busy', locked_until = now() - interval '1 second' where id = %s", (thread_id,)
         )
-        conn.execute(
-            "update threads set status = 'busy', locked_until = now() + interval '1 minute' where id = %s",
-            (live_thread,),
-        )
         for run_id, thread in ((crashed, thread_id), (alive, live_thread)):
             conn.execute(
                 "insert into runs (id, thread_id, user_id, assistant_id, status)"
                 " values (%s, %s, %s, 'docent', 'running')",
                 (run_id, thread, user_id),
             )
+        conn.execute(
+            "update threads set status = 'busy', locked_until = now() + interval '1 minute', lease_run_id = %s"
+            " where id = %s",
+            (alive, live_thread),
+        )
 
     async with running(app_with(llm_settings(), embedder)) as served:
         run = (await served.http.get(f"/threads/{thread_id}/runs/{crashed}", headers=headers)).json()
@@ -351,26 +352,37 @@ async def test_the_periodic_sweep_fails_a_dead_process_runs_but_never_its_own(
 ) -> None:
     user_id, headers = user
     runs = agent.state["runs"]
-    dead_thread = await new_thread(agent.http, headers)
-    dead_run = uuid.uuid4()
+    dead_thread, taken_thread = await new_thread(agent.http, headers), await new_thread(agent.http, headers)
+    dead_run, taken_run, taker = uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
     own_thread = await new_thread(agent.http, headers)
     own_run = await _start_hanging_run(agent, headers, model_server, own_thread)
     with psycopg.connect(database_url, autocommit=True) as conn:
-        # A process killed and restarted within the lease left `dead_run`; since then, the
-        # lease has lapsed. This process's own run looks the same (a stalled renewal).
-        conn.execute(
-            "insert into runs (id, thread_id, user_id, assistant_id, status) values (%s, %s, %s, 'docent', 'running')",
-            (dead_run, dead_thread, user_id),
-        )
+        # A process killed and restarted within the lease left `dead_run` and `taken_run`.
+        # Since then `dead_run`'s lease has lapsed, and `taker` has taken `taken_run`'s
+        # thread over. This process's own run looks like the first (a stalled renewal).
+        for run_id, thread in ((dead_run, dead_thread), (taken_run, taken_thread), (taker, taken_thread)):
+            conn.execute(
+                "insert into runs (id, thread_id, user_id, assistant_id, status)"
+                " values (%s, %s, %s, 'docent', 'running')",
+                (run_id, thread, user_id),
+            )
         conn.execute(
             "update threads set status = 'busy', locked_until = now() - interval '1 second' where id in (%s, %s)",
             (dead_thread, own_thread),
         )
+        conn.execute(
+            "update threads set status = 'busy', locked_until = now() + interval '1 minute', lease_run_id = %s"
+            " where id = %s",
+            (taker, taken_thread),
+        )
 
-    assert await runs.fail_orphans() == 1
-    dead = (await agent.http.get(f"/threads/{dead_thread}/runs/{dead_run}", headers=headers)).json()
-    assert dead["status"] == "error"
-    assert dead["error"].startswith("The service stopped during this run.")
+    assert await runs.fail_orphans() == 2
+    for thread, run_id in ((dead_thread, dead_run), (taken_thread, taken_run)):
+        dead = (await agent.http.get(f"/threads/{thread}/runs/{run_id}", headers=headers)).json()
+        assert dead["status"] == "error"
+        assert dead["error"].startswith("The service stopped during this run.")
+    taking = (await agent.http.get(f"/threads/{taken_thread}/runs/{taker}", headers=headers)).json()
+    assert taking["status"] == "running", "the run holding the lease is left alone"
     own = (await agent.http.get(f"/threads/{own_thread}/runs/{own_run}", headers=headers)).json()
     assert own["status"] == "running"
     await agent.http.post(f"/threads/{own_thread}/runs/{own_run}/cancel?wait=1", headers=headers)

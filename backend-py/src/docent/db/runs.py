@@ -5,7 +5,7 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any, Literal
 from uuid import UUID
 
-from sqlalchemy import func, or_
+from sqlalchemy import and_, exists, func, or_
 from sqlalchemy.dialects.postgresql import insert
 from sqlmodel import col, delete, select, update
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -135,20 +135,24 @@ async def add_feedback(session: AsyncSession, *, feedback: RunFeedback) -> RunFe
 
 
 async def fail_orphaned_runs(session: AsyncSession, *, message: str, alive: Sequence[UUID] = ()) -> int:
-    """Mark failed every run still pending or running, but those `alive` in the calling
-    process, whose thread's lease has lapsed: its process died. Run by the service's own
-    login, across users."""
+    """Mark failed every unfinished run, but those `alive` in the calling process, that no
+    process will finish: its thread's lease has lapsed, or (for a running run, which always
+    holds its thread's lease) a later run has taken the thread over. Run by the service's
+    own login, across users."""
     lapsed = (
         select(col(Thread.id))
         .where(or_(col(Thread.locked_until).is_(None), col(Thread.locked_until) < func.now()))
         .scalar_subquery()
     )
+    superseded = exists().where(
+        col(Thread.id) == col(Run.thread_id), col(Thread.lease_run_id).is_distinct_from(col(Run.id))
+    )
     statement = (
         update(Run)
         .where(
             col(Run.status).in_(["pending", "running"]),
-            col(Run.thread_id).in_(lapsed),
             col(Run.id).not_in(list(alive)),
+            or_(col(Run.thread_id).in_(lapsed), and_(col(Run.status) == "running", superseded)),
         )
         .values(status="error", error=message, updated_at=func.now())
         .returning(col(Run.id))

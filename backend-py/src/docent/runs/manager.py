@@ -57,6 +57,7 @@ _GRAPH_MODES = {"values": "values", "updates": "updates", "messages-tuple": "mes
 _EVENTS = {"values": "values", "updates": "updates", "messages": "messages"}
 TITLE_CHARS = 80
 LEASE_SECONDS = 30.0  # renewed every third of that while the run lives
+SWEEP_SECONDS = LEASE_SECONDS / 3  # how often each replica looks for orphaned runs
 RECORD_RETRY_SECONDS = 20.0  # a run that ends while the database restarts is recorded once it is back
 RECURSION_LIMIT = 40
 
@@ -159,14 +160,14 @@ class RunManager:
         return [live for live in self._by_run.values() if live.thread_id == thread_id]
 
     async def start(self) -> None:
-        """Mark failed the runs a dead process left behind, now and every LEASE_SECONDS: a
+        """Mark failed the runs a dead process left behind, now and then every few seconds: a
         process restarted at once comes back before its runs' leases have lapsed."""
         await self.fail_orphans(prune=True)
         self._sweeper = asyncio.create_task(self._sweep(), name="orphaned-runs")
 
     async def _sweep(self) -> None:
         while True:
-            await asyncio.sleep(LEASE_SECONDS)  # a period, not a wait for some event
+            await asyncio.sleep(SWEEP_SECONDS)  # a period, not a wait for some event
             await self.fail_orphans()
 
     async def fail_orphans(self, *, prune: bool = False) -> int:
