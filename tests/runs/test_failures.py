@@ -395,3 +395,21 @@ def test_a_database_outage_during_a_run_is_told_in_words_not_as_an_internal_erro
         "The database became unavailable during the run. Your message is kept in the conversation; ask again to retry.",
     )
     assert describe(PoolTimeout("no connection in 5 s"))[0] == "database_unavailable"
+
+
+async def test_cancelling_and_waiting_holds_no_database_connection_meanwhile(
+    llm_settings: Callable[..., Settings], embedder: Embedder, user: tuple[Any, Headers], model_server: ScriptedOpenAI
+) -> None:
+    _, headers = user
+    # Two pooled connections in all: waiting cancellers holding them would leave the run
+    # none to record its end with, and every request would wait for the pool's timeout.
+    async with running(app_with(llm_settings(database_pool_size=1), embedder)) as served:
+        thread_id = await new_thread(served.http, headers)
+        run_id = await _start_hanging_run(served, headers, model_server, thread_id)
+        cancel = f"/threads/{thread_id}/runs/{run_id}/cancel?wait=1"
+        async with asyncio.timeout(15):
+            responses = await asyncio.gather(*(served.http.post(cancel, headers=headers) for _ in range(3)))
+        assert {r.status_code for r in responses} <= {200, 404}
+        assert any(r.status_code == 200 for r in responses)
+        run = await served.http.get(f"/threads/{thread_id}/runs/{run_id}", headers=headers)
+        assert run.json()["status"] == "interrupted"

@@ -180,8 +180,9 @@ async def cancel_run(
     live.cancel()
     if not wait:
         return Response(status_code=202)
-    await live.done.wait()
-    return Response(sse.dumps_final(live), media_type="application/json")
+    # Waited for in the body, after the request's transaction has committed: the wait holds
+    # no pooled connection, which the run needs to record its end.
+    return StreamingResponse(sse.final_json(live, live.listen()), media_type="application/json")
 
 
 @router.get("/threads/{thread_id}/runs/{run_id}/join")

@@ -8,7 +8,7 @@ from typing import Any
 from docent.runs.live import Event, LiveRun
 from docent.runs.serialize import dumps
 
-__all__ = ["dumps", "dumps_final", "encode", "event_stream", "final_json"]
+__all__ = ["dumps", "encode", "event_stream", "final_json"]
 
 HEARTBEAT_SECONDS = 10.0
 SSE_HEADERS = {"Cache-Control": "no-store", "X-Accel-Buffering": "no"}
@@ -51,9 +51,9 @@ async def final_json(live: LiveRun, queue: asyncio.Queue[Event | None]) -> Async
                 yield b"\n"
     finally:
         live.unlisten(queue)
-    yield dumps_final(live)
+    yield _dumps_final(live)
 
 
-def dumps_final(live: LiveRun) -> bytes:
+def _dumps_final(live: LiveRun) -> bytes:
     body: Any = {"__error__": live.error} if live.error else (live.values or {})
     return dumps(body).encode()
