@@ -413,3 +413,19 @@ async def test_cancelling_and_waiting_holds_no_database_connection_meanwhile(
         assert any(r.status_code == 200 for r in responses)
         run = await served.http.get(f"/threads/{thread_id}/runs/{run_id}", headers=headers)
         assert run.json()["status"] == "interrupted"
+
+
+async def test_deleting_threads_with_runs_in_flight_holds_no_connection_while_they_end(
+    llm_settings: Callable[..., Settings], embedder: Embedder, user: tuple[Any, Headers], model_server: ScriptedOpenAI
+) -> None:
+    _, headers = user
+    async with running(app_with(llm_settings(database_pool_size=1), embedder)) as served:
+        thread_ids = [await new_thread(served.http, headers) for _ in range(3)]
+        for thread_id in thread_ids:
+            await _start_hanging_run(served, headers, model_server, thread_id)
+            model_server.hanging.clear()
+        async with asyncio.timeout(15):
+            deleted = await asyncio.gather(*(served.http.delete(f"/threads/{t}", headers=headers) for t in thread_ids))
+        assert [r.status_code for r in deleted] == [204, 204, 204]
+        for thread_id in thread_ids:
+            assert (await served.http.get(f"/threads/{thread_id}", headers=headers)).status_code == 404

@@ -22,6 +22,10 @@ from docent.settings import Settings
 _AFTER_COMMIT = "docent.after_commit"
 
 
+def _sessions(request: Request) -> async_sessionmaker[AsyncSession]:
+    return cast(async_sessionmaker[AsyncSession], request.state.sessions)
+
+
 def _engine(request: Request) -> AsyncEngine:
     return cast(AsyncEngine, request.state.engine)
 
@@ -61,8 +65,7 @@ def _tracing(request: Request) -> Tracing | None:
 
 
 async def _user_session(request: Request, principal: CurrentPrincipal) -> AsyncIterator[AsyncSession]:
-    sessions = cast(async_sessionmaker[AsyncSession], request.state.sessions)
-    async with user_transaction(sessions, principal) as session:
+    async with user_transaction(_sessions(request), principal) as session:
         await ensure_profile(session, user_id=principal.user_id, email=principal.email)
         yield session
     for hook in session.info.pop(_AFTER_COMMIT, []):
@@ -75,6 +78,8 @@ def after_commit(session: AsyncSession, hook: Callable[[], object]) -> None:
 
 
 Engine = Annotated[AsyncEngine, Depends(_engine)]
+# For a route that must hold no connection for a while first; others take `UserSession`.
+Sessions = Annotated[async_sessionmaker[AsyncSession], Depends(_sessions)]
 ExpectedMigrations = Annotated[list[Migration], Depends(_migrations)]
 AppSettings = Annotated[Settings, Depends(_settings)]
 Worker = Annotated[IngestionWorker, Depends(_worker)]

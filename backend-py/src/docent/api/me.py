@@ -6,11 +6,12 @@ from uuid import UUID
 from fastapi import APIRouter
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from docent.api.deps import AgentGraph, AppSettings, Runs, UserSession
+from docent.api.deps import AgentGraph, AppSettings, Runs, Sessions, UserSession
 from docent.auth import CurrentPrincipal
 from docent.db import documents, profiles, runs, threads
 from docent.db.checkpoints import storage_errors
 from docent.db.models import Profile
+from docent.db.session import user_transaction
 from docent.errors import NotFound
 
 router = APIRouter(tags=["me"])
@@ -74,21 +75,23 @@ async def update_me(body: ProfileUpdate, principal: CurrentPrincipal, session: U
 
 
 @router.delete("/me/data", status_code=204)
-async def erase_my_data(principal: CurrentPrincipal, session: UserSession, graph: AgentGraph, manager: Runs) -> None:
+async def erase_my_data(principal: CurrentPrincipal, sessions: Sessions, graph: AgentGraph, manager: Runs) -> None:
     """Erase everything the caller owns: threads (with runs, feedback and checkpoints),
     documents (with chunks and sources) and the profile. Daily token usage is kept, so that
     erasing cannot reset the budget.
 
     The account itself belongs to Supabase Auth; the next request starts a fresh profile."""
-    owned = await threads.thread_ids(session)
-    for thread_id in owned:  # first, or a finishing run would wait on rows this transaction deletes
-        await manager.cancel_thread(thread_id)
-    await threads.delete_all_threads(session)
-    with storage_errors():
-        for thread_id in owned:
-            await graph.checkpointer.adelete_thread(str(thread_id))  # type: ignore[union-attr]
-    await documents.delete_all_documents(session, user_id=principal.user_id)
-    await profiles.delete_profile(session, user_id=principal.user_id)
+    # The caller's runs end first, before a transaction holds a pooled connection (each run
+    # needs one to record its end) or locks the rows a finishing run updates.
+    await manager.cancel_runs(principal.user_id)
+    async with user_transaction(sessions, principal) as session:
+        owned = await threads.thread_ids(session)
+        await threads.delete_all_threads(session)
+        with storage_errors():
+            for thread_id in owned:
+                await graph.checkpointer.adelete_thread(str(thread_id))  # type: ignore[union-attr]
+        await documents.delete_all_documents(session, user_id=principal.user_id)
+        await profiles.delete_profile(session, user_id=principal.user_id)
 
 
 def _found(profile: Profile | None) -> Profile:

@@ -8,11 +8,12 @@ from fastapi import APIRouter, Query, Response
 from langchain_core.runnables import RunnableConfig
 
 from docent.api.agent_schemas import HistoryQuery, ThreadCreate, ThreadPatch, ThreadSearch, state_json, thread_json
-from docent.api.deps import AgentGraph, Runs, UserSession
+from docent.api.deps import AgentGraph, Runs, Sessions, UserSession
 from docent.auth import CurrentPrincipal
 from docent.db import threads
 from docent.db.checkpoints import storage_errors
 from docent.db.models import Thread
+from docent.db.session import user_transaction
 from docent.errors import Conflict, NotFound
 from docent.graph.build import Graph
 
@@ -91,13 +92,17 @@ async def update_thread(thread_id: UUID, body: ThreadPatch, session: UserSession
 
 
 @router.delete("/threads/{thread_id}", status_code=204)
-async def delete_thread(thread_id: UUID, session: UserSession, graph: AgentGraph, runs: Runs) -> Response:
-    thread = await owned_thread(session, thread_id)
-    if not await runs.cancel_thread(thread_id) and thread_json(thread)["status"] == "busy":
-        raise Conflict("The thread's run is in flight on another replica; cancel it first.", code="thread_busy")
-    await threads.delete_thread(session, thread_id=thread_id)
-    with storage_errors():
-        await graph.checkpointer.adelete_thread(str(thread_id))  # type: ignore[union-attr]
+async def delete_thread(
+    thread_id: UUID, principal: CurrentPrincipal, sessions: Sessions, graph: AgentGraph, runs: Runs
+) -> Response:
+    stopped = await runs.cancel_runs(principal.user_id, thread_id=thread_id)  # before taking a connection
+    async with user_transaction(sessions, principal) as session:
+        thread = await owned_thread(session, thread_id)
+        if not stopped and thread_json(thread)["status"] == "busy":
+            raise Conflict("The thread's run is in flight on another replica; cancel it first.", code="thread_busy")
+        await threads.delete_thread(session, thread_id=thread_id)
+        with storage_errors():
+            await graph.checkpointer.adelete_thread(str(thread_id))  # type: ignore[union-attr]
     return Response(status_code=204)
 
 

@@ -146,10 +146,13 @@ class RunManager:
     def live(self, run_id: UUID) -> LiveRun | None:
         return self._by_run.get(run_id)
 
-    async def cancel_thread(self, thread_id: UUID) -> bool:
-        """Cancel the thread's runs in this process and wait until each has recorded its end;
-        whether there were any."""
-        runs = self._on_thread(thread_id)
+    async def cancel_runs(self, user_id: UUID, *, thread_id: UUID | None = None) -> bool:
+        """Cancel the user's runs in this process (on one thread, or all) and wait until each
+        has recorded its end; whether there were any. Call it holding no pooled connection:
+        each run needs one to record its end."""
+        runs = [
+            live for live in self._by_run.values() if live.user_id == user_id and thread_id in (None, live.thread_id)
+        ]
         for live in runs:
             live.cancel()
         for live in runs:
