@@ -32,7 +32,7 @@ token: sync  ## print a development token: make token EMAIL=you@example.com
 migrate: sync  ## apply pending migrations
 	$(RUN) docent migrate
 
-test: lint typecheck unit  ## lint, type check and the whole suite (what CI runs)
+test: lint typecheck unit  ## lint, type check and the test suite (CI runs it first; see .ci/run)
 
 lint: sync  ## ruff lint and format check
 	$(UVX) ruff check src ../tests
