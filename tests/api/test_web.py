@@ -8,12 +8,13 @@ from typing import Any
 import httpx
 import jwt
 import pytest
+from langsmith.utils import LangSmithError
 
 from docent.api.web import WEB
 from docent.main import create_app
 from docent.retrieval.embeddings import Embedder
 from docent.settings import LOCAL_JWT_SECRET, Settings
-from tests.conftest import serve_in_process
+from tests.conftest import running, serve_in_process
 from tests.helpers import free_port
 from tests.langsmith_standin import LangSmithStandIn
 
@@ -118,21 +119,30 @@ async def test_config_links_runs_to_their_langsmith_traces(
     standin = LangSmithStandIn()
     settings = make_settings(langsmith_tracing=True, langsmith_api_key="lsv2_key", langsmith_endpoint=standin.url)
     with standin.running():
-        body = (await _get(settings, embedder, "/web/config")).json()
+        async with running(create_app(settings, embedder=embedder)) as served:
+            await served.state["tracing"].project_record()  # looked up in the background from the start
+            body = (await served.http.get("/web/config")).json()
     project = standin.project
     # The form of langsmith's Client.get_run_url; a loopback API's web app is http://localhost.
     template = f"http://localhost/o/{project['tenant_id']}/projects/p/{project['id']}/r/{{run_id}}?poll=true"
     assert body["langsmith"] == {"project": "docent", "run_url_template": template}
 
 
-async def test_config_leaves_the_trace_link_out_while_langsmith_is_down(
+async def test_config_never_waits_for_a_langsmith_that_is_down_nor_asks_it_again_at_once(
     make_settings: Callable[..., Settings], embedder: Embedder
 ) -> None:
     endpoint = f"http://127.0.0.1:{free_port()}"
     settings = make_settings(langsmith_tracing=True, langsmith_api_key="lsv2_key", langsmith_endpoint=endpoint)
-    response = await _get(settings, embedder, "/web/config")
-    assert response.status_code == 200
-    assert response.json()["langsmith"] is None
+    async with running(create_app(settings, embedder=embedder)) as served:
+        tracing = served.state["tracing"]
+        with pytest.raises(LangSmithError):
+            await tracing.project_record()  # the start-up lookup, failed
+        failed = tracing._lookup
+        for _ in range(3):
+            response = await served.http.get("/web/config")
+            assert response.status_code == 200
+            assert response.json()["langsmith"] is None
+        assert tracing._lookup is failed, "no new lookup within a minute of a failed one"
 
 
 async def test_local_sign_in_mints_what_docent_token_mints(client: httpx.AsyncClient) -> None:

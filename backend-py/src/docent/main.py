@@ -92,6 +92,7 @@ def create_app(settings: Settings, *, embedder: Embedder | None = None) -> FastA
             )
             tracing = build_tracing(settings)
             if tracing is not None:
+                tracing.start()
                 stack.push_async_callback(tracing.close)
             runs = RunManager(
                 graph=graph,

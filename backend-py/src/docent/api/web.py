@@ -93,7 +93,7 @@ def static(name: str) -> FileResponse:
 async def config(settings: AppSettings, tracing: AppTracing, response: Response) -> WebConfig:
     response.headers["Cache-Control"] = "no-store"
     supabase = settings.supabase_url is not None and settings.supabase_anon_key is not None
-    template = await tracing.run_url_template() if tracing is not None else None
+    template = tracing.run_url_template() if tracing is not None else None
     return WebConfig(
         dev_sign_in=development_secret(settings) is not None,
         supabase_url=settings.supabase_url if supabase else None,
