@@ -4,6 +4,9 @@ import uuid
 from collections.abc import Callable
 
 import httpx
+import psycopg.errors
+import sqlalchemy.exc
+from fastapi import FastAPI
 
 from docent.main import create_app
 from docent.settings import Settings
@@ -62,3 +65,12 @@ async def test_requests_while_the_database_is_down_answer_503_in_words(
                 "error": "database_unavailable",
                 "detail": "The database is unavailable; nothing was changed. Try again in a few seconds.",
             }
+
+
+async def test_a_failed_statement_is_a_500_not_an_outage(client: httpx.AsyncClient, app: FastAPI) -> None:
+    async def deadlocked() -> None:
+        raise sqlalchemy.exc.OperationalError("update", {}, psycopg.errors.DeadlockDetected())
+
+    app.add_api_route("/deadlock", deadlocked)
+    response = await client.get("/deadlock")
+    assert (response.status_code, response.json()) == (500, {"error": "internal", "detail": "internal server error"})

@@ -10,7 +10,7 @@ from fastapi.responses import JSONResponse
 from sqlalchemy.exc import DBAPIError
 from starlette.exceptions import HTTPException
 
-from docent.db.engine import UNAVAILABLE_ERRORS
+from docent.db.engine import MAYBE_UNAVAILABLE, unavailable
 from docent.errors import DocentError, TooManyRequests
 
 logger = logging.getLogger(__name__)
@@ -57,6 +57,8 @@ async def _http_error(_: Request, exc: HTTPException) -> JSONResponse:
 
 
 async def _database_unavailable(request: Request, exc: Exception) -> JSONResponse:
+    if not unavailable(exc):
+        raise exc  # a statement's own failure (a deadlock, say): a 500, logged with its stack
     # Expected during a restart or failover: one line each, not a stack per request.
     cause = exc.orig if isinstance(exc, DBAPIError) else exc
     logger.warning("database_unavailable", extra={"path": request.url.path, "cause": type(cause).__name__})
@@ -69,5 +71,5 @@ def add_exception_handlers(app: FastAPI) -> None:
     app.exception_handler(DocentError)(_domain_error)
     app.exception_handler(RequestValidationError)(_validation_error)
     app.exception_handler(HTTPException)(_http_error)
-    for error in UNAVAILABLE_ERRORS:
+    for error in MAYBE_UNAVAILABLE:
         app.exception_handler(error)(_database_unavailable)

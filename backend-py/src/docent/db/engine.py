@@ -12,9 +12,10 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 _SCHEMES = ("postgresql+psycopg://", "postgresql://", "postgres://")
 
-# What a database that is down, restarting or out of connections raises: through SQLAlchemy
-# (which wraps psycopg's errors) or through the checkpointer's psycopg pool.
-UNAVAILABLE_ERRORS: tuple[type[Exception], ...] = (
+# The errors a database that is down, restarting or out of connections raises, through
+# SQLAlchemy (which wraps psycopg's) or the checkpointer's psycopg pool; `unavailable` tells
+# those apart from a statement's own failures (deadlock, timeout) that share their types.
+MAYBE_UNAVAILABLE: tuple[type[Exception], ...] = (
     sqlalchemy.exc.OperationalError,
     sqlalchemy.exc.InterfaceError,
     sqlalchemy.exc.TimeoutError,
@@ -22,6 +23,19 @@ UNAVAILABLE_ERRORS: tuple[type[Exception], ...] = (
     psycopg.InterfaceError,
     psycopg_pool.PoolTimeout,
 )
+# Connection exceptions, the server shutting down or not yet accepting, too many connections.
+_UNAVAILABLE_STATES = ("08", "57P01", "57P02", "57P03", "53300")
+
+
+def unavailable(error: BaseException) -> bool:
+    """Whether `error` says the database cannot be reached now, rather than that a statement failed."""
+    if isinstance(error, (psycopg_pool.PoolTimeout, sqlalchemy.exc.TimeoutError)):
+        return True
+    cause = error.orig if isinstance(error, sqlalchemy.exc.DBAPIError) else error
+    if not isinstance(cause, (psycopg.OperationalError, psycopg.InterfaceError)):
+        return False
+    state = cause.sqlstate
+    return state is None or state.startswith(_UNAVAILABLE_STATES)  # None: the client lost the connection
 
 
 def _without_scheme(url: str) -> str:
@@ -60,8 +74,8 @@ async def retrying_while_unavailable(attempt: Callable[[], Awaitable[None]], *, 
     while True:
         try:
             await attempt()
-        except UNAVAILABLE_ERRORS:
-            if time.monotonic() + delay > deadline:
+        except MAYBE_UNAVAILABLE as error:
+            if not unavailable(error) or time.monotonic() + delay > deadline:
                 raise
             await asyncio.sleep(delay)  # back-off while the database is away
             delay = min(delay * 2, 4.0)

@@ -8,7 +8,7 @@ import openai
 import pydantic
 from langgraph.errors import GraphRecursionError
 
-from docent.db.engine import UNAVAILABLE_ERRORS
+from docent.db.engine import unavailable
 from docent.errors import DocentError
 
 logger = logging.getLogger(__name__)
@@ -31,14 +31,16 @@ _KNOWN: tuple[tuple[type[BaseException] | tuple[type[BaseException], ...], str, 
         "The language model sent a response Docent could not read.",
     ),
     (GraphRecursionError, "step_limit", "The agent took too many steps for one answer."),
-    (UNAVAILABLE_ERRORS, "database_unavailable", "The database became unavailable during the run."),
 )
+_UNAVAILABLE = "The database became unavailable during the run."
 
 
 def describe(error: BaseException) -> tuple[str, str]:
     """`(kind, message)`: nothing internal, and unexpected errors logged with their stack."""
     if isinstance(error, DocentError):
         return error.code, f"{error.detail} {RETRY_HINT}"
+    if unavailable(error):
+        return "database_unavailable", f"{_UNAVAILABLE} {RETRY_HINT}"
     for types, kind, message in _KNOWN:
         if isinstance(error, types):
             status = getattr(error, "status_code", "?")
