@@ -68,10 +68,23 @@ async def test_static_files_are_served_with_their_types(
 
 @pytest.mark.parametrize(
     "path",
-    ["/static/missing.js", "/static/index.html", "/static/vendor/VERSIONS", "/static/%2e%2e/settings.py", "/static/"],
+    [
+        "/static/missing.js",
+        "/static/index.html",
+        "/static/vendor/VERSIONS",
+        "/static/%2e%2e/settings.py",
+        "/static/%2e%2e/outside.js",  # a served type, outside the web folder
+        "/static/app.js%00",
+        "/static/",
+    ],
 )
 async def test_nothing_else_is_served_from_the_package(client: httpx.AsyncClient, path: str) -> None:
-    response = await client.get(path)
+    outside = WEB.parent / "outside.js"
+    outside.write_text("// not part of the page\n")
+    try:
+        response = await client.get(path)
+    finally:
+        outside.unlink()
     assert response.status_code == 404
     assert response.json()["error"] == "not_found"
 

@@ -83,6 +83,8 @@ def page(settings: AppSettings) -> FileResponse:
 
 @router.get("/static/{name:path}")
 def static(name: str) -> FileResponse:
+    if "\x00" in name:  # resolve() would raise on it
+        raise NotFound("no such file")
     path = (WEB / name).resolve()
     if not path.is_relative_to(WEB) or path.suffix not in _TYPES or not path.is_file():
         raise NotFound("no such file")
