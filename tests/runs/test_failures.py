@@ -13,6 +13,8 @@ import pytest
 import sqlalchemy.exc
 from psycopg_pool import PoolTimeout
 
+from docent.db import runs as runs_db
+from docent.db.session import service_transaction
 from docent.retrieval.embeddings import Embedder
 from docent.runs.failures import describe
 from docent.settings import Settings
@@ -376,7 +378,7 @@ async def test_the_periodic_sweep_fails_a_dead_process_runs_but_never_its_own(
             (taker, taken_thread),
         )
 
-    assert await runs.fail_orphans() == 2
+    assert await runs.orphans.sweep() == 2
     for thread, run_id in ((dead_thread, dead_run), (taken_thread, taken_run)):
         dead = (await agent.http.get(f"/threads/{thread}/runs/{run_id}", headers=headers)).json()
         assert dead["status"] == "error"
@@ -429,3 +431,48 @@ async def test_deleting_threads_with_runs_in_flight_holds_no_connection_while_th
         assert [r.status_code for r in deleted] == [204, 204, 204]
         for thread_id in thread_ids:
             assert (await served.http.get(f"/threads/{thread_id}", headers=headers)).status_code == 404
+
+
+async def test_the_sweep_spares_a_queued_run_between_one_release_and_its_turn(
+    agent: InProcess, user: tuple[Any, Headers], database_url: str
+) -> None:
+    user_id, headers = user
+    handing_over, abandoned = await new_thread(agent.http, headers), await new_thread(agent.http, headers)
+    waiting, stranded = uuid.uuid4(), uuid.uuid4()
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        # Queued runs of another replica: one whose thread was released a moment ago (it is
+        # about to take it), one whose thread was released a minute ago and never taken.
+        for run_id, thread in ((waiting, handing_over), (stranded, abandoned)):
+            conn.execute(
+                "insert into runs (id, thread_id, user_id, assistant_id, status)"
+                " values (%s, %s, %s, 'docent', 'pending')",
+                (run_id, thread, user_id),
+            )
+        conn.execute(
+            "update threads set status = 'idle', locked_until = null, updated_at = now() - interval '1 minute'"
+            " where id = %s",
+            (abandoned,),
+        )
+
+    assert await agent.state["runs"].orphans.sweep() == 1
+    statuses = {
+        run_id: (await agent.http.get(f"/threads/{thread}/runs/{run_id}", headers=headers)).json()["status"]
+        for run_id, thread in ((waiting, handing_over), (stranded, abandoned))
+    }
+    assert statuses == {waiting: "pending", stranded: "error"}
+
+
+async def test_a_run_end_recorded_twice_counts_once(agent: InProcess, user: tuple[Any, Headers]) -> None:
+    _, headers = user
+    thread_id = await new_thread(agent.http, headers)
+    response = await agent.http.post(f"/threads/{thread_id}/runs", headers=headers, json=run_body())
+    run_id = uuid.UUID(response.json()["run_id"])
+    await agent.http.get(f"/threads/{thread_id}/runs/{run_id}/join", headers=headers)
+    usage = (await agent.http.get("/me", headers=headers)).json()["usage"]
+    async with service_transaction(agent.state["sessions"]) as session:  # a retry after a lost commit reply
+        again = await runs_db.finish_run(
+            session, run_id=run_id, status="error", error="late", input_tokens=5, output_tokens=5
+        )
+    assert again is False
+    assert (await agent.http.get(f"/threads/{thread_id}/runs/{run_id}", headers=headers)).json()["status"] == "success"
+    assert (await agent.http.get("/me", headers=headers)).json()["usage"] == usage

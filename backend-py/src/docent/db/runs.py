@@ -43,10 +43,12 @@ async def list_runs(
 
 async def finish_run(
     session: AsyncSession, *, run_id: UUID, status: RunStatus, error: str | None, input_tokens: int, output_tokens: int
-) -> None:
+) -> bool:
+    """Record the run's end; False when it was already recorded (by an earlier attempt whose
+    commit went through, or by the sweep of orphaned runs), so it is never counted twice."""
     statement = (
         update(Run)
-        .where(col(Run.id) == run_id)
+        .where(col(Run.id) == run_id, col(Run.status).in_(["pending", "running"]))
         .values(
             status=status,
             error=error,
@@ -54,8 +56,9 @@ async def finish_run(
             output_tokens=output_tokens,
             updated_at=func.now(),
         )
+        .returning(col(Run.id))
     )
-    await session.exec(statement)
+    return (await session.exec(statement)).first() is not None
 
 
 async def set_run_status(session: AsyncSession, *, run_id: UUID, status: RunStatus) -> None:
@@ -134,14 +137,23 @@ async def add_feedback(session: AsyncSession, *, feedback: RunFeedback) -> RunFe
     return feedback
 
 
-async def fail_orphaned_runs(session: AsyncSession, *, message: str, alive: Sequence[UUID] = ()) -> int:
+async def fail_orphaned_runs(
+    session: AsyncSession, *, message: str, lease: timedelta, alive: Sequence[UUID] = ()
+) -> int:
     """Mark failed every unfinished run, but those `alive` in the calling process, that no
-    process will finish: its thread's lease has lapsed, or (for a running run, which always
-    holds its thread's lease) a later run has taken the thread over. Run by the service's
-    own login, across users."""
+    process will finish: its thread's lease has lapsed (or was released more than a lease
+    ago and never taken again), or, for a running run, which always holds its thread's
+    lease, a later run has taken the thread over. Run by the service's own login, across
+    users."""
     lapsed = (
         select(col(Thread.id))
-        .where(or_(col(Thread.locked_until).is_(None), col(Thread.locked_until) < func.now()))
+        .where(
+            or_(
+                col(Thread.locked_until) < func.now(),
+                # Not a queued run in the instant between one run's release and its taking over.
+                and_(col(Thread.locked_until).is_(None), col(Thread.updated_at) < func.now() - lease),
+            )
+        )
         .scalar_subquery()
     )
     superseded = exists().where(

@@ -3,7 +3,7 @@
 A run holds its thread through a lease in the `threads` row (an atomic conditional update),
 so two runs never write one thread, across replicas too. The run renews the lease while it
 lives; a crashed replica's lease expires within LEASE_SECONDS, and its orphaned runs are
-marked failed by the next start. A second run on a busy thread is rejected (`reject`, the default)
+marked failed by any replica's next sweep (`orphans`). A second run on a busy thread is rejected (`reject`, the default)
 or, with `enqueue` / `interrupt`, waits for (or cancels) the run in flight in this process.
 
 The graph runs in a task of its own: a client that disconnects stops listening, not the
@@ -43,6 +43,7 @@ from docent.metrics import Metrics
 from docent.retrieval.retriever import Retriever
 from docent.runs import failures
 from docent.runs.live import LiveRun
+from docent.runs.orphans import OrphanedRuns
 from docent.runs.tracing import Tracing
 from docent.settings import Settings
 
@@ -51,13 +52,11 @@ logger = logging.getLogger(__name__)
 StreamMode = Literal["values", "updates", "messages-tuple"]
 GraphMode = Literal["values", "updates", "messages"]
 Strategy = Literal["reject", "enqueue", "interrupt"]
-ORPHANED = "The service stopped during this run. Your message is kept in the conversation; ask again to retry."
 BUSY = "Thread is already running a task. Wait for it to finish or choose a different multitask strategy."
 _GRAPH_MODES = {"values": "values", "updates": "updates", "messages-tuple": "messages"}
 _EVENTS = {"values": "values", "updates": "updates", "messages": "messages"}
 TITLE_CHARS = 80
 LEASE_SECONDS = 30.0  # renewed every third of that while the run lives
-SWEEP_SECONDS = LEASE_SECONDS / 3  # how often each replica looks for orphaned runs
 RECORD_RETRY_SECONDS = 20.0  # a run that ends while the database restarts is recorded once it is back
 RECURSION_LIMIT = 40
 
@@ -101,7 +100,7 @@ class RunManager:
         self._tracing = tracing
         self._lease = timedelta(seconds=LEASE_SECONDS)
         self._by_run: dict[UUID, LiveRun] = {}  # in flight in this process, until recorded
-        self._sweeper: asyncio.Task[None] | None = None
+        self.orphans = OrphanedRuns(sessions=sessions, lease=self._lease, alive=lambda: list(self._by_run))
 
     async def admit(self, session: AsyncSession, *, user_id: UUID, spec: RunSpec, run_id: UUID) -> tuple[Run, LiveRun]:
         """Check the thread, the caller's limits and the thread's availability, and record the
@@ -163,35 +162,12 @@ class RunManager:
         return [live for live in self._by_run.values() if live.thread_id == thread_id]
 
     async def start(self) -> None:
-        """Mark failed the runs a dead process left behind, now and then every few seconds: a
-        process restarted at once comes back before its runs' leases have lapsed."""
-        await self.fail_orphans(prune=True)
-        self._sweeper = asyncio.create_task(self._sweep(), name="orphaned-runs")
-
-    async def _sweep(self) -> None:
-        while True:
-            await asyncio.sleep(SWEEP_SECONDS)  # a period, not a wait for some event
-            await self.fail_orphans()
-
-    async def fail_orphans(self, *, prune: bool = False) -> int:
-        """Mark failed the unfinished runs, not this process's, whose thread's lease has lapsed."""
-        try:
-            async with self._service() as session:
-                orphans = await runs_db.fail_orphaned_runs(session, message=ORPHANED, alive=list(self._by_run))
-                if prune:
-                    await runs_db.prune_run_starts(session, older_than=timedelta(days=1))
-        except SQLAlchemyError:
-            logger.warning("orphaned_runs_not_checked", exc_info=True)  # /health/ready tells why
-            return 0
-        if orphans:
-            logger.info("orphaned_runs_failed", extra={"runs": orphans})
-        return orphans
+        await self.orphans.start()
 
     async def stop(self, *, grace: float = 0) -> None:
         """Let the runs in flight finish for up to `grace` seconds, then cancel the rest; wait
         until each has recorded its outcome."""
-        if self._sweeper is not None:
-            self._sweeper.cancel()
+        await self.orphans.stop()
         tasks = [live.task for live in self._by_run.values() if live.task is not None]
         if tasks and grace > 0:
             await asyncio.wait(tasks, timeout=grace)
@@ -343,14 +319,15 @@ class RunManager:
 
     async def _record(self, live: LiveRun, outcome: _Outcome, tokens: list[int]) -> None:
         async with self._service() as session:
-            await runs_db.finish_run(
+            if not await runs_db.finish_run(
                 session,
                 run_id=live.run_id,
                 status=outcome.status,
                 error=outcome.message,
                 input_tokens=tokens[0],
                 output_tokens=tokens[1],
-            )
+            ):
+                return  # recorded already: by this attempt's predecessor, whose commit did go through
             await runs_db.add_usage(
                 session, user_id=live.user_id, day=runs_db.utc_today(), input_tokens=tokens[0], output_tokens=tokens[1]
             )
