@@ -27,8 +27,8 @@ def _config(thread_id: UUID, checkpoint_id: str | None = None) -> RunnableConfig
     return RunnableConfig(configurable=configurable)
 
 
-async def owned_thread(session: UserSession, thread_id: UUID) -> Thread:
-    thread = await threads.get_thread(session, thread_id=thread_id)
+async def owned_thread(session: UserSession, thread_id: UUID, *, for_update: bool = False) -> Thread:
+    thread = await threads.get_thread(session, thread_id=thread_id, for_update=for_update)
     if thread is None:
         raise NotFound(f"Thread with ID {thread_id} not found", code="thread_not_found")
     return thread
@@ -95,11 +95,11 @@ async def update_thread(thread_id: UUID, body: ThreadPatch, session: UserSession
 async def delete_thread(
     thread_id: UUID, principal: CurrentPrincipal, sessions: Sessions, graph: AgentGraph, runs: Runs
 ) -> Response:
-    stopped = await runs.cancel_runs(principal.user_id, thread_id=thread_id)  # before taking a connection
+    await runs.cancel_runs(principal.user_id, thread_id=thread_id)  # before taking a connection
     async with user_transaction(sessions, principal) as session:
-        thread = await owned_thread(session, thread_id)
-        if not stopped and thread_json(thread)["status"] == "busy":
-            raise Conflict("The thread's run is in flight on another replica; cancel it first.", code="thread_busy")
+        thread = await owned_thread(session, thread_id, for_update=True)  # no run starts on it now
+        if thread_json(thread)["status"] == "busy":  # one started just before, or another replica's
+            raise Conflict("The thread has a run in flight; cancel it first.", code="thread_busy")
         await threads.delete_thread(session, thread_id=thread_id)
         with storage_errors():
             await graph.checkpointer.adelete_thread(str(thread_id))  # type: ignore[union-attr]

@@ -40,10 +40,10 @@ async def create_thread(
     return await get_thread(session, thread_id=thread_id)
 
 
-async def get_thread(session: AsyncSession, *, thread_id: UUID) -> Thread | None:
-    result = await session.exec(
-        select(Thread).where(col(Thread.id) == thread_id).execution_options(populate_existing=True)
-    )
+async def get_thread(session: AsyncSession, *, thread_id: UUID, for_update: bool = False) -> Thread | None:
+    """The thread (RLS: the caller's only); `for_update` locks its row until the transaction ends."""
+    statement = select(Thread).where(col(Thread.id) == thread_id).execution_options(populate_existing=True)
+    result = await session.exec(statement.with_for_update() if for_update else statement)
     return result.one_or_none()
 
 

@@ -90,7 +90,9 @@ export class Auth {
     sessionStorage.removeItem(LOCAL);
     const wasLocal = this.local !== null;
     this.local = null;
-    if (this.supabase && !wasLocal) await this.supabase.auth.signOut();
+    // This browser only: the default ("global") would end the user's sessions everywhere,
+    // and a 401 from Docent (during a key rotation, say) signs the page out too.
+    if (this.supabase && !wasLocal) await this.supabase.auth.signOut({ scope: "local" });
     this.setUser(null);
   }
 }
