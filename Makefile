@@ -73,7 +73,7 @@ bench: sync  ## benchmarks: token verification, make-run start-up, ingestion, se
 	$(UVX) python bench/bench_retrieval.py
 	$(UVX) python bench/bench_agent.py
 
-# By hand only (not in bench or CI): about 2.5 minutes; exits 1 if a consistency check fails.
+# By hand only (not in bench or CI): about 2 minutes; exits 1 if a consistency check fails.
 soak: sync  ## reliability: 50 users at once, a database restart mid-load, the service killed mid-run
 	$(UVX) python bench/soak.py
 
