@@ -321,11 +321,13 @@ async def test_shutdown_lets_runs_in_flight_finish_within_the_grace_then_cancels
     run = await agent.http.get(f"/threads/{finishing}/runs/{finishing_run['run_id']}", headers=headers)
     assert run.json()["status"] == "success"
 
-    hanging = await new_thread(agent.http, headers)
-    hanging_run = await _start_hanging_run(agent, headers, model_server, hanging)
-    await runs.stop(grace=0)
-    run = await agent.http.get(f"/threads/{hanging}/runs/{hanging_run}", headers=headers)
-    assert run.json()["status"] == "interrupted"
+    for grace in (0.2, 0):  # a run that outlasts the grace, and no grace at all
+        hanging = await new_thread(agent.http, headers)
+        hanging_run = await _start_hanging_run(agent, headers, model_server, hanging)
+        model_server.hanging.clear()
+        await runs.stop(grace=grace)
+        run = await agent.http.get(f"/threads/{hanging}/runs/{hanging_run}", headers=headers)
+        assert run.json()["status"] == "interrupted"
 
 
 async def test_connections_the_database_dropped_are_replaced_before_the_next_run(
