@@ -24,7 +24,7 @@ from langgraph.runtime import Runtime
 
 from docent.graph import citations
 from docent.graph.context import RunContext
-from docent.graph.prompts import FINAL_ROUND, model_input
+from docent.graph.prompts import FINAL_ROUND, model_input, turn_start
 from docent.graph.state import AgentState, Retrieval, empty_retrieval
 from docent.graph.tools import TOOL_SPECS, run_tool
 
@@ -54,7 +54,8 @@ def build_graph(
         if starting:
             update |= {"retrieval": retrieval, "citations": []}
         if not (isinstance(response, AIMessage) and response.tool_calls):
-            update["citations"] = citations.resolve(response.text, _this_turn(state["messages"]), retrieval)
+            turn = state["messages"][turn_start(state["messages"]) :]
+            update["citations"] = citations.resolve(response.text, turn, retrieval)
         return update
 
     async def tools(state: AgentState, runtime: Runtime[RunContext]) -> AgentState:
@@ -79,8 +80,3 @@ def build_graph(
     graph.add_conditional_edges("agent", route)
     graph.add_edge("tools", "agent")
     return graph.compile(checkpointer=checkpointer, name=GRAPH_ID)
-
-
-def _this_turn(messages: list[AnyMessage]) -> list[AnyMessage]:
-    question_at = max((i for i, m in enumerate(messages) if isinstance(m, HumanMessage)), default=0)
-    return messages[question_at:]

@@ -24,7 +24,7 @@ def model_input(messages: Sequence[BaseMessage], *, history_turns: int) -> list[
 
     Bounding the history bounds each call's cost: its tokens, and the work of preparing
     and sending the request."""
-    question_at = max((i for i, m in enumerate(messages) if isinstance(m, HumanMessage)), default=0)
+    question_at = turn_start(messages)
     earlier = [
         m
         for m in messages[:question_at]
@@ -36,6 +36,11 @@ def model_input(messages: Sequence[BaseMessage], *, history_turns: int) -> list[
     elif len(starts) > history_turns:
         earlier = earlier[starts[-history_turns] :]
     return [SystemMessage(SYSTEM_PROMPT), *earlier, *messages[question_at:]]
+
+
+def turn_start(messages: Sequence[BaseMessage]) -> int:
+    """Where the current turn begins: the index of the last question."""
+    return max((i for i, m in enumerate(messages) if isinstance(m, HumanMessage)), default=0)
 
 
 FINAL_ROUND = SystemMessage(
