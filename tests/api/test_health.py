@@ -5,6 +5,7 @@ from collections.abc import Callable
 
 import httpx
 import psycopg.errors
+import pytest
 import sqlalchemy.exc
 from fastapi import FastAPI
 
@@ -74,3 +75,19 @@ async def test_a_failed_statement_is_a_500_not_an_outage(client: httpx.AsyncClie
     app.add_api_route("/deadlock", deadlocked)
     response = await client.get("/deadlock")
     assert (response.status_code, response.json()) == (500, {"error": "internal", "detail": "internal server error"})
+
+
+async def test_request_traffic_goes_to_request_database_url_when_set(
+    make_settings: Callable[..., Settings], tmp_path: object
+) -> None:
+    # The checkpointer's DATABASE_URL is up; the (transaction-pooler) URL for requests is not.
+    settings = make_settings(request_database_url=f"postgresql://postgres@/postgres?host={tmp_path}")
+    headers = {"Authorization": f"Bearer {hs256(claims(uuid.uuid4()))}"}
+    async with serve_in_process(create_app(settings)) as http:
+        assert (await http.get("/documents", headers=headers)).status_code == 503
+        assert (await http.get("/health/ready")).json()["checks"]["database"] == "unreachable"
+
+
+def test_request_database_url_needs_database_url() -> None:
+    with pytest.raises(ValueError, match="REQUEST_DATABASE_URL needs DATABASE_URL"):
+        Settings(request_database_url="postgresql://postgres@pooler:6543/postgres")

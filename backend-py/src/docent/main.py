@@ -67,11 +67,12 @@ def create_app(settings: Settings, *, embedder: Embedder | None = None) -> FastA
     if settings.database_url is None:
         raise ValueError("create_app needs a DATABASE_URL; `docent serve` starts the embedded database")
     database_url = settings.database_url.get_secret_value()
+    request_url = settings.request_database_url.get_secret_value() if settings.request_database_url else database_url
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[State]:
         async with AsyncExitStack() as stack:
-            engine = create_engine(database_url, pool_size=settings.database_pool_size)
+            engine = create_engine(request_url, pool_size=settings.database_pool_size)
             stack.push_async_callback(engine.dispose)
             http = await stack.enter_async_context(httpx.AsyncClient(follow_redirects=False))
             sessions = create_sessionmaker(engine)

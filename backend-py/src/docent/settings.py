@@ -30,6 +30,9 @@ class Settings(BaseSettings):
     log_level: LogLevel = "INFO"
 
     database_url: SecretStr | None = None
+    # Request traffic only (Supabase's transaction pooler); DATABASE_URL still serves the
+    # checkpointer and migrations, which need a session.
+    request_database_url: SecretStr | None = None
     database_pool_size: int = Field(default=10, ge=1, le=200)
     data_dir: Path = Path(".data")
     migrations_dir: Path = Field(default_factory=lambda: _repo_root() / "supabase" / "migrations")
@@ -79,6 +82,7 @@ class Settings(BaseSettings):
 
     @field_validator(
         "database_url",
+        "request_database_url",
         "supabase_jwt_secret",
         "supabase_anon_key",
         "openai_api_key",
@@ -101,6 +105,8 @@ class Settings(BaseSettings):
             raise ValueError("OPENAI_BASE_URL must be an http:// or https:// URL")
         if self.langsmith_tracing and self.langsmith_api_key is None:
             raise ValueError("LANGSMITH_TRACING=true needs LANGSMITH_API_KEY")
+        if self.request_database_url is not None and self.database_url is None:
+            raise ValueError("REQUEST_DATABASE_URL needs DATABASE_URL (the checkpointer and migrations use it)")
         if self.is_development:
             return self
         if secret is not None and secret.get_secret_value() == LOCAL_JWT_SECRET:
