@@ -69,12 +69,25 @@ def test_a_conversation_streams_cites_and_survives_a_reload(
     expect(page.get_by_text("Thanks for your feedback.")).to_be_visible()
     expect(page.get_by_role("button", name="Good answer")).to_have_attribute("aria-pressed", "true")
 
+    model.script.extend([
+        Reply(tool_calls=[("search_documents", {"query": "B-tree", "k": 1})]),
+        Reply("B-trees speed up lookups [1]."),
+    ])  # fmt: skip
+    _ask(page, "And indexes?")
+    expect(page.locator(".answer .text").nth(1)).to_have_text("B-trees speed up lookups [1].")
+
     page.reload()
     expect(page.get_by_text(f"Signed in as {email}")).to_be_visible()
     page.get_by_role("button", name=OPEN_VACUUM).click()
-    expect(page.locator(".question .text")).to_have_text(["What does VACUUM do?"])
-    expect(page.locator(".answer .text")).to_have_text(["VACUUM reclaims storage occupied by dead tuples [1]."])
-    expect(page.get_by_role("button", name="Source 1: Vacuum")).to_be_visible()
+    expect(page.locator(".question .text")).to_have_text(["What does VACUUM do?", "And indexes?"])
+    expect(page.locator(".answer .text")).to_have_text(
+        ["VACUUM reclaims storage occupied by dead tuples [1].", "B-trees speed up lookups [1]."]
+    )
+    # Every answer read back keeps its own citations, not only the last.
+    expect(page.locator(".answer").first.get_by_role("button", name="Source 1: Vacuum")).to_be_visible()
+    page.locator(".answer").nth(1).get_by_role("button", name=re.compile(r"^Source 1: ")).click()
+    expect(page.get_by_role("dialog")).to_contain_text("B-tree index speeds up")
+    page.keyboard.press("Escape")
 
     page.get_by_role("button", name="Delete conversation “What does VACUUM do?”").click()
     expect(page.locator(".threads")).to_have_text("No conversations yet.")

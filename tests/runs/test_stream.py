@@ -33,6 +33,7 @@ async def test_streams_tokens_then_an_answer_citing_a_retrieved_passage(
     assert _answer(final).startswith("According to your documents, VACUUM reclaims storage")
     assert [c["ref"] for c in final["citations"]] == [1]
     assert final["citations"][0]["snippet"].startswith("VACUUM reclaims storage")
+    assert final["messages"][-1]["additional_kwargs"]["citations"] == final["citations"], "the answer keeps its own"
     assert final["citations"][0]["chunk_id"] == final["retrieval"]["chunk_ids"][0]
     # The model saw the tools, and the passages as delimited, untrusted material.
     first, second = model_server.chat_requests

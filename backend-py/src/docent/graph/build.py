@@ -56,6 +56,8 @@ def build_graph(
         if not (isinstance(response, AIMessage) and response.tool_calls):
             turn = state["messages"][turn_start(state["messages"]) :]
             update["citations"] = citations.resolve(response.text, turn, retrieval)
+            if update["citations"]:  # the answer keeps its own, for a conversation read back later
+                response.additional_kwargs["citations"] = update["citations"]
         return update
 
     async def tools(state: AgentState, runtime: Runtime[RunContext]) -> AgentState:

@@ -59,7 +59,8 @@ export class Chat {
       }
       const { item, text } = answerItem();
       item.removeAttribute("aria-busy");
-      const own = message === lastAnswer ? citations : []; // the state keeps the last turn's citations only
+      // Each answer carries its citations; `citations` is the last turn's (older threads).
+      const own = message.additional_kwargs?.citations ?? (message === lastAnswer ? citations : []);
       renderAnswer(text, textOf(message.content), own, this.openPassage);
       item.append(sourcesList(own, this.openPassage) ?? "");
       this.messages.append(item);
