@@ -76,12 +76,13 @@ def _ms(values: list[float]) -> str:
 class Model:
     """The scripted OpenAI-compatible server in a process of its own (same monotonic clock)."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, stderr: Any = None) -> None:
         self.process = subprocess.Popen(
             [sys.executable, "-m", "tests.scripted_openai"],
             cwd=REPO,
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
+            stderr=stderr,
             text=True,
         )
         assert self.process.stdout is not None

@@ -24,7 +24,7 @@ from contextlib import AsyncExitStack
 from pathlib import Path
 
 import httpx
-from bench_agent import REPO, _percentile, _token, _users
+from bench_agent import REPO, Model, _percentile, _token, _users
 from soak_client import (
     TURN_TIMEOUT,
     Outcome,
@@ -38,7 +38,7 @@ from soak_client import (
     thread_problems,
     unfinished_runs,
 )
-from soak_processes import Database, QuietModel, Service
+from soak_processes import Database, Service
 
 from docent.db.migrations import migrate
 from docent.runs.manager import LEASE_SECONDS
@@ -372,7 +372,8 @@ async def main() -> int:
         await migrate(db.url, MIGRATIONS)
         LOG.parent.mkdir(parents=True, exist_ok=True)
         log = stack.enter_context(LOG.open("w"))
-        model = QuietModel(log)
+        # A request cut off by the killed service makes the model print a stack: to the log.
+        model = Model(stderr=log)
         stack.callback(model.stop)
         service = Service(db.url, model, log)
         stack.callback(service.stop)

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import IO
 
 import httpx
-from bench_agent import REPO, Model
+from bench_agent import Model
 
 from docent.db.embedded import embedded_postgres
 
@@ -35,24 +35,6 @@ class Database:
         # Not `start()`, which would register this process a second time as a user of the
         # server, so that the server would outlive the script.
         self._server.ensure_postgres_running()
-
-
-class QuietModel(Model):
-    """The scripted model server; a request cut off by a killed service makes it print a
-    stack to stderr, which goes to `log` instead of the report."""
-
-    def __init__(self, log: IO[str]) -> None:
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "tests.scripted_openai"],
-            cwd=REPO,
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            stderr=log,
-            text=True,
-        )
-        assert self.process.stdout is not None
-        self.url = self.process.stdout.readline().strip()
-        self.base_url = f"{self.url}/v1"
 
 
 class Service:
