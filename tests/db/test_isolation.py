@@ -155,23 +155,31 @@ async def test_the_lease_function_takes_only_the_callers_own_idle_thread(databas
 async def test_a_lease_is_renewed_and_released_only_by_the_run_that_holds_it(database_url: str) -> None:
     from datetime import timedelta
 
+    from docent.db import runs as runs_db
     from docent.db import threads as threads_db
 
     owner = create_user(database_url)
     thread, holder, other = uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
     with psycopg.connect(database_url, autocommit=True) as conn:
         conn.execute("insert into threads (id, user_id) values (%s, %s)", (thread, owner))
+        for run in (holder, other):
+            conn.execute(
+                "insert into runs (id, thread_id, user_id, assistant_id, status)"
+                " values (%s, %s, %s, 'docent', 'running')",
+                (run, thread, owner),
+            )
     engine = create_engine(database_url, pool_size=1)
     sessions = create_sessionmaker(engine)
     lease = timedelta(seconds=30)
+    ended = {"status": "success", "error": None, "input_tokens": 0, "output_tokens": 0, "release": "idle"}
     try:
         async with user_transaction(sessions, _principal(owner)) as session:
             assert await threads_db.acquire_thread(session, thread_id=thread, run_id=holder, lease=lease)
         async with sessions() as session, session.begin():  # the service's own login
             assert not await threads_db.renew_lease(session, thread_id=thread, run_id=other, lease=lease)
-            await threads_db.release_thread(session, thread_id=thread, run_id=other, status="idle")
+            assert await runs_db.finish_run(session, run_id=other, **ended)  # type: ignore[arg-type]
             assert await threads_db.renew_lease(session, thread_id=thread, run_id=holder, lease=lease)
-            await threads_db.release_thread(session, thread_id=thread, run_id=holder, status="idle")
+            assert await runs_db.finish_run(session, run_id=holder, **ended)  # type: ignore[arg-type]
             assert not await threads_db.renew_lease(session, thread_id=thread, run_id=holder, lease=lease)
     finally:
         await engine.dispose()

@@ -473,7 +473,7 @@ async def test_a_run_end_recorded_twice_counts_once(agent: InProcess, user: tupl
     usage = (await agent.http.get("/me", headers=headers)).json()["usage"]
     async with service_transaction(agent.state["sessions"]) as session:  # a retry after a lost commit reply
         again = await runs_db.finish_run(
-            session, run_id=run_id, status="error", error="late", input_tokens=5, output_tokens=5
+            session, run_id=run_id, status="error", error="late", input_tokens=5, output_tokens=5, release="error"
         )
     assert again is False
     assert (await agent.http.get(f"/threads/{thread_id}/runs/{run_id}", headers=headers)).json()["status"] == "success"

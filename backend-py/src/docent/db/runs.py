@@ -1,25 +1,48 @@
 """Runs gateway: each agent run on a thread, its outcome and tokens; feedback; daily usage."""
 
+import json
 from collections.abc import Sequence
 from datetime import UTC, date, datetime, timedelta
-from typing import Any, Literal
+from typing import Any, Literal, cast
 from uuid import UUID
 
-from sqlalchemy import and_, exists, func, or_
-from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy import and_, exists, func, or_, text
 from sqlmodel import col, delete, select, update
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from docent.db.models import Run, RunFeedback, RunStart, Thread, UsageDaily
+from docent.db.threads import ThreadStatus
 
 RunStatus = Literal["pending", "running", "success", "error", "timeout", "interrupted"]
 FINISHED: frozenset[str] = frozenset({"success", "error", "timeout", "interrupted"})
 
 
-async def create_run(session: AsyncSession, *, run: Run) -> Run:
-    session.add(run)
-    await session.flush()
-    return run
+Admission = Literal["admitted", "not_found", "busy"]
+_ADMIT = text(
+    "select outcome, created_at from public.admit_run(:thread, :run, :assistant, :strategy,"
+    " cast(:metadata as jsonb), :title, :lease_seconds, :queued)"
+)
+_FINISH = text("select public.finish_run(:run, :status, :error, :input_tokens, :output_tokens, :day, :thread_status)")
+
+
+async def admit_run(session: AsyncSession, *, run: Run, title: str, lease: timedelta, queued: bool) -> Admission:
+    """In the caller's transaction, one statement: check that `run`'s thread is theirs, take
+    it for the run (unless `queued`: it waits for a run of this process to end), name it
+    `title` if it has no name yet, and record `run` (its `created_at` is filled in). Nothing
+    is written unless the run is admitted."""
+    parameters = {
+        "thread": run.thread_id,
+        "run": run.id,
+        "assistant": run.assistant_id,
+        "strategy": run.multitask_strategy,
+        "metadata": json.dumps(run.metadata_),
+        "title": title,
+        "lease_seconds": lease.total_seconds(),
+        "queued": queued,
+    }
+    outcome, created_at = (await (await session.connection()).execute(_ADMIT, parameters)).one()
+    run.created_at = run.updated_at = created_at
+    return cast(Admission, outcome)
 
 
 async def get_run(session: AsyncSession, *, thread_id: UUID, run_id: UUID) -> Run | None:
@@ -42,23 +65,29 @@ async def list_runs(
 
 
 async def finish_run(
-    session: AsyncSession, *, run_id: UUID, status: RunStatus, error: str | None, input_tokens: int, output_tokens: int
+    session: AsyncSession,
+    *,
+    run_id: UUID,
+    status: RunStatus,
+    error: str | None,
+    input_tokens: int,
+    output_tokens: int,
+    release: ThreadStatus | None,
 ) -> bool:
-    """Record the run's end; False when it was already recorded (by an earlier attempt whose
-    commit went through, or by the sweep of orphaned runs), so it is never counted twice."""
-    statement = (
-        update(Run)
-        .where(col(Run.id) == run_id, col(Run.status).in_(["pending", "running"]))
-        .values(
-            status=status,
-            error=error,
-            input_tokens=input_tokens,
-            output_tokens=output_tokens,
-            updated_at=func.now(),
-        )
-        .returning(col(Run.id))
-    )
-    return (await session.exec(statement)).first() is not None
+    """Record the run's end, add its tokens to its owner's day and, with `release`, free its
+    thread with that status (only if the run still holds it), in one statement. False, and
+    nothing written, when the end was recorded already (by an earlier attempt whose commit
+    went through, or by the sweep of orphaned runs), so it is never counted twice."""
+    parameters = {
+        "run": run_id,
+        "status": status,
+        "error": error,
+        "input_tokens": input_tokens,
+        "output_tokens": output_tokens,
+        "day": utc_today(),
+        "thread_status": release,
+    }
+    return bool((await (await session.connection()).execute(_FINISH, parameters)).scalar_one())
 
 
 async def set_run_status(session: AsyncSession, *, run_id: UUID, status: RunStatus) -> None:
@@ -89,21 +118,6 @@ async def start_run_slot(session: AsyncSession, *, user_id: UUID, window: timede
 
 async def prune_run_starts(session: AsyncSession, *, older_than: timedelta) -> None:
     await session.exec(delete(RunStart).where(col(RunStart.started_at) < func.now() - older_than))
-
-
-async def add_usage(session: AsyncSession, *, user_id: UUID, day: date, input_tokens: int, output_tokens: int) -> None:
-    statement = insert(UsageDaily).values(
-        user_id=user_id, day=day, input_tokens=input_tokens, output_tokens=output_tokens, runs=1
-    )
-    statement = statement.on_conflict_do_update(
-        index_elements=["user_id", "day"],
-        set_={
-            "input_tokens": UsageDaily.input_tokens + statement.excluded.input_tokens,
-            "output_tokens": UsageDaily.output_tokens + statement.excluded.output_tokens,
-            "runs": UsageDaily.runs + 1,
-        },
-    )
-    await session.exec(statement)
 
 
 async def tokens_today(session: AsyncSession, *, today: date) -> int:

@@ -126,20 +126,3 @@ async def renew_lease(session: AsyncSession, *, thread_id: UUID, run_id: UUID, l
         .returning(col(Thread.id))
     )
     return (await session.exec(statement)).one_or_none() is not None
-
-
-async def release_thread(session: AsyncSession, *, thread_id: UUID, run_id: UUID, status: ThreadStatus) -> None:
-    """End the run's lease (only if it still holds it: it never frees another run's)."""
-    values = {"status": status, "locked_until": None, "lease_run_id": None, "updated_at": func.now()}
-    statement = update(Thread).where(col(Thread.id) == thread_id, col(Thread.lease_run_id) == run_id)
-    await session.exec(statement.values(values))
-
-
-async def name_thread(session: AsyncSession, *, thread_id: UUID, title: str) -> None:
-    """The first question names the thread; later ones never rename it."""
-    statement = (
-        update(Thread)
-        .where(col(Thread.id) == thread_id, col(Thread.title).is_(None))
-        .values(title=title, updated_at=func.now())
-    )
-    await session.exec(statement)

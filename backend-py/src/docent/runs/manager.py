@@ -106,18 +106,9 @@ class RunManager:
         """Check the thread, the caller's limits and the thread's availability, and record the
         run, in the caller's transaction. Listen to the returned run at once, and `launch` it
         once that transaction has committed."""
-        thread = await threads_db.get_thread(session, thread_id=spec.thread_id)
-        if thread is None:
-            raise NotFound("Thread or assistant not found.", code="thread_not_found")
         await self._checkpoints.ensure()
         await self._check_limits(session, user_id)
         waits = spec.strategy != "reject" and bool(self._on_thread(spec.thread_id))
-        if not waits and not await threads_db.acquire_thread(
-            session, thread_id=spec.thread_id, run_id=run_id, lease=self._lease
-        ):
-            raise Conflict(BUSY, code="thread_busy")
-        if thread.title is None:
-            await threads_db.name_thread(session, thread_id=spec.thread_id, title=shorten(spec.question, TITLE_CHARS))
         run = Run(
             id=run_id,
             thread_id=spec.thread_id,
@@ -127,7 +118,12 @@ class RunManager:
             multitask_strategy=spec.strategy,
             metadata_=spec.metadata,
         )
-        run = await runs_db.create_run(session, run=run)
+        title = shorten(spec.question, TITLE_CHARS)
+        admission = await runs_db.admit_run(session, run=run, title=title, lease=self._lease, queued=waits)
+        if admission == "not_found":
+            raise NotFound("Thread or assistant not found.", code="thread_not_found")
+        if admission == "busy":
+            raise Conflict(BUSY, code="thread_busy")
         live = LiveRun(run_id=run.id, thread_id=run.thread_id, user_id=user_id, queued=waits)
         live.holds_lease = not waits
         return run, live
@@ -318,22 +314,19 @@ class RunManager:
         self._forget(live)
 
     async def _record(self, live: LiveRun, outcome: _Outcome, tokens: list[int]) -> None:
+        release: ThreadStatus | None = None
+        if live.holds_lease:
+            release = "error" if outcome.status in {"error", "timeout"} else "idle"
         async with self._service() as session:
-            if not await runs_db.finish_run(
+            await runs_db.finish_run(
                 session,
                 run_id=live.run_id,
                 status=outcome.status,
                 error=outcome.message,
                 input_tokens=tokens[0],
                 output_tokens=tokens[1],
-            ):
-                return  # recorded already: by this attempt's predecessor, whose commit did go through
-            await runs_db.add_usage(
-                session, user_id=live.user_id, day=runs_db.utc_today(), input_tokens=tokens[0], output_tokens=tokens[1]
+                release=release,
             )
-            if live.holds_lease:
-                status: ThreadStatus = "error" if outcome.status in {"error", "timeout"} else "idle"
-                await threads_db.release_thread(session, thread_id=live.thread_id, run_id=live.run_id, status=status)
 
     def _forget(self, live: LiveRun) -> None:
         """Close the run's listeners and drop it (also for a task cancelled before it began)."""
