@@ -3,6 +3,7 @@
 from typing import Any
 
 import httpx
+import psycopg
 
 from tests.agent import new_thread, run_body, stream, upload_manual
 from tests.conftest import InProcess
@@ -123,3 +124,39 @@ async def test_extractive_mode_quotes_and_cites_without_a_model(
     assert answer.startswith("Extractive answer")
     assert "B-tree index speeds up" in answer
     assert {c["ref"] for c in final["citations"]} == {1, 2}
+
+
+async def test_checkpoints_are_written_as_a_run_ends_unless_the_run_asks_for_every_step(
+    agent: InProcess, user: tuple[Any, dict[str, str]], database_url: str
+) -> None:
+    _, headers = user
+    await upload_manual(agent, headers)
+    written: dict[str, int] = {}
+
+    def checkpoints(thread_id: str) -> int:
+        with psycopg.connect(database_url) as conn:
+            query = "select count(*) from langgraph.checkpoints where thread_id = %s"
+            row = conn.execute(query, (thread_id,)).fetchone()
+        assert row is not None
+        return int(row[0])
+
+    for durability in (None, "async", "sync"):
+        thread_id = await new_thread(agent.http, headers)
+        body = run_body() | ({"durability": durability} if durability else {})
+        for _ in range(2):  # the second turn: a first one also writes the thread's empty start
+            before = checkpoints(thread_id)
+            response = await agent.http.post(f"/threads/{thread_id}/runs/wait", headers=headers, json=body)
+            assert _answer(response.json()).startswith("According to your documents")
+        written[str(durability)] = checkpoints(thread_id) - before
+        state = (await agent.http.get(f"/threads/{thread_id}/state", headers=headers)).json()
+        assert [m["type"] for m in state["values"]["messages"]][-4:] == ["human", "ai", "tool", "ai"], durability
+    # One as the run ends, or one for the input and at least one per step (agent, tools, agent).
+    assert written["None"] == 1
+    assert written["async"] == written["sync"] >= 4
+
+    thread_id = await new_thread(agent.http, headers)
+    refused = await agent.http.post(
+        f"/threads/{thread_id}/runs/wait", headers=headers, json=run_body(durability="never")
+    )
+    assert refused.status_code == 422
+    assert "durability" in refused.text

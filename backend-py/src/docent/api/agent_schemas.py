@@ -13,7 +13,7 @@ from langgraph.types import StateSnapshot
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from docent.db.models import Run, Thread
-from docent.runs.manager import Strategy, StreamMode
+from docent.runs.manager import Durability, Strategy, StreamMode
 from docent.runs.serialize import jsonable
 
 MAX_METADATA_BYTES = 8192
@@ -123,6 +123,7 @@ class RunCreate(BaseModel):
     multitask_strategy: Strategy | Literal["rollback"] = "reject"
     if_not_exists: Literal["create", "reject"] = "reject"
     on_disconnect: Literal["cancel", "continue"] = "continue"
+    durability: Durability | None = None  # None: DEFAULT_DURABILITY
 
     _metadata = field_validator("metadata")(_check_metadata)
 

@@ -21,7 +21,7 @@ from docent.errors import InvalidContent, NotFound
 from docent.graph import GRAPH_ID
 from docent.runs import LiveRun, RunSpec
 from docent.runs.live import Event
-from docent.runs.manager import Strategy
+from docent.runs.manager import DEFAULT_DURABILITY, Strategy
 from docent.settings import Settings
 
 router = APIRouter(tags=["runs"])
@@ -44,6 +44,7 @@ def _spec(thread_id: UUID, body: RunCreate, settings: Settings, *, streamed: boo
         stream_modes=body.stream_modes() if streamed else (),  # wait and create need only the end
         strategy=cast(Strategy, body.multitask_strategy),  # the schema refuses rollback
         metadata=body.metadata,
+        durability=body.durability or DEFAULT_DURABILITY,
     )
 
 

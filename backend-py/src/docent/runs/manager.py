@@ -52,6 +52,13 @@ logger = logging.getLogger(__name__)
 StreamMode = Literal["values", "updates", "messages-tuple"]
 GraphMode = Literal["values", "updates", "messages"]
 Strategy = Literal["reject", "enqueue", "interrupt"]
+Durability = Literal["sync", "async", "exit"]
+# When a run's checkpoints are written (LangGraph's `durability`): by default once, as the
+# run ends, however it ends (an answer, an error, a cancel, a timeout, a shutdown). Only a
+# process that dies mid-run loses that turn, which its run then reports as failed; writing
+# after every step as well ("async", the Agent Server's default) cost about 10 ms a turn.
+# A client may ask for "async" or "sync" per run.
+DEFAULT_DURABILITY: Durability = "exit"
 BUSY = "Thread is already running a task. Wait for it to finish or choose a different multitask strategy."
 _GRAPH_MODES = {"values": "values", "updates": "updates", "messages-tuple": "messages"}
 _EVENTS = {"values": "values", "updates": "updates", "messages": "messages"}
@@ -70,6 +77,7 @@ class RunSpec:
     stream_modes: tuple[StreamMode, ...] = ("values",)
     strategy: Strategy = "reject"
     metadata: dict[str, Any] = field(default_factory=dict)
+    durability: Durability = DEFAULT_DURABILITY
 
 
 @dataclass
@@ -265,7 +273,11 @@ class RunManager:
         first_token = True
         modes = cast(list[GraphMode], sorted(requested | {"values", "updates"}))
         stream = self._graph.astream(
-            AgentState(messages=[HumanMessage(spec.question)]), config, context=context, stream_mode=modes
+            AgentState(messages=[HumanMessage(spec.question)]),
+            config,
+            context=context,
+            stream_mode=modes,
+            durability=spec.durability,
         )
         chunk: Any
         async for mode, chunk in stream:
