@@ -10,6 +10,7 @@ import re
 import threading
 import time
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler
 from typing import Any, Literal
@@ -61,6 +62,9 @@ class ScriptedOpenAI(LoopbackServer):
         owner = self
 
         class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"  # connections kept alive, as OpenAI's and local servers keep them
+            disable_nagle_algorithm = True  # else each kept-alive exchange waits out a delayed ACK (40 ms)
+
             def do_GET(self) -> None:
                 with owner.lock:  # `/timings`: for a benchmark running this server in another process
                     send_json(self, [vars(t) for t in owner.timings])
@@ -111,6 +115,7 @@ class ScriptedOpenAI(LoopbackServer):
         if reply.failure == "hang":
             self.hanging.set()
             self.release.wait()
+            handler.close_connection = True  # no response: the client sees the connection end
             return
         if reply.failure == "status_500":
             send_json(handler, {"error": {"message": "scripted failure", "type": "server_error"}}, status=500)
@@ -130,12 +135,22 @@ class ScriptedOpenAI(LoopbackServer):
     ) -> None:
         handler.send_response(200)
         handler.send_header("content-type", "text/event-stream")
+        handler.send_header("transfer-encoding", "chunked")
         handler.end_headers()
 
         def send(payload: str) -> None:
-            handler.wfile.write(f"data: {payload}\n\n".encode())
+            event = f"data: {payload}\n\n".encode()
+            handler.wfile.write(f"{len(event):x}\r\n".encode() + event + b"\r\n")
             handler.wfile.flush()
 
+        try:
+            self._stream_events(send, body, reply, usage, timing)
+        finally:
+            handler.wfile.write(b"0\r\n\r\n")  # the end of the chunked body
+
+    def _stream_events(
+        self, send: Callable[[str], None], body: dict[str, Any], reply: Reply, usage: dict[str, int], timing: Timing
+    ) -> None:
         if reply.failure == "garbage":
             send('{"id": "chatcmpl-1", "choices": [{"delta": {"content": "Par')
             send("this is not json at all")
