@@ -7,7 +7,8 @@ time, as the scripted server clocks it (same process, same monotonic clock), is 
 of both, so what remains is Docent's own time: retrieval (query embedding and search)
 included, as in any turn.
 
-1. Own time per turn, one user asking in sequence (`runs/wait`): p50 / p95.
+1. Own time per turn, one user asking in sequence (`runs/wait`): p50 / p95, and what the
+   service adds to the in-process graph, turn by turn.
 2. Time to first answer token added by the service (`runs/stream`, messages-tuple).
 3. Turns per second with 16 users asking at once, 4 turns each.
 4. Checkpoint storage of a 40-turn thread.
@@ -277,6 +278,8 @@ async def main() -> None:
         print(
             f"  own time per turn: service {_ms(own_service)} · in-process graph {_ms(own_inprocess)} · p50 ratio {ratio:.2f}"
         )
+        added_per_turn = [service - inprocess for service, inprocess in zip(own_service, own_inprocess, strict=True)]
+        print(f"  added per turn by the service (pairwise): {_ms(added_per_turn)}")
 
         # 2. Time to first token, model time before it taken out.
         added, first_service, first_inprocess = [], [], []
