@@ -478,3 +478,29 @@ async def test_a_run_end_recorded_twice_counts_once(agent: InProcess, user: tupl
     assert again is False
     assert (await agent.http.get(f"/threads/{thread_id}/runs/{run_id}", headers=headers)).json()["status"] == "success"
     assert (await agent.http.get("/me", headers=headers)).json()["usage"] == usage
+
+
+async def test_a_run_whose_question_never_reached_the_thread_says_so(
+    agent: InProcess, user: tuple[Any, Headers], model_server: ScriptedOpenAI, database_url: str
+) -> None:
+    _, headers = user
+    thread_id = await new_thread(agent.http, headers)
+    holder = await _start_hanging_run(agent, headers, model_server, thread_id)
+    queued = await agent.http.post(
+        f"/threads/{thread_id}/runs",
+        headers=headers,
+        json=run_body("Queued question?", multitask_strategy="enqueue"),
+    )
+    assert queued.status_code == 200
+    with psycopg.connect(database_url, autocommit=True) as conn:  # another replica's run takes the thread
+        conn.execute(
+            "update threads set lease_run_id = %s, locked_until = now() + interval '1 minute' where id = %s",
+            (uuid.uuid4(), thread_id),
+        )
+    await agent.http.post(f"/threads/{thread_id}/runs/{holder}/cancel?wait=1", headers=headers)
+
+    joined = await agent.http.get(f"/threads/{thread_id}/runs/{queued.json()['run_id']}/join", headers=headers)
+    assert joined.json()["__error__"]["message"].endswith("Your message was not saved; send it again.")
+    state = (await agent.http.get(f"/threads/{thread_id}/state", headers=headers)).json()
+    questions = [m["content"] for m in (state["values"] or {}).get("messages", []) if m["type"] == "human"]
+    assert "Queued question?" not in questions

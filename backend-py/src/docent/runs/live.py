@@ -19,7 +19,6 @@ class LiveRun:
     values: dict[str, Any] | None = None  # the latest full state
     error: dict[str, str] | None = None
     holds_lease: bool = False  # this run, not the one it waits for, holds the thread
-    started: bool = False  # the graph has checkpointed its input: the question is in the thread
     finishing: bool = False  # recording its outcome: cancelling now would lose that
     done: asyncio.Event = field(default_factory=asyncio.Event)
     _listeners: list[asyncio.Queue[Event | None]] = field(default_factory=list)

@@ -223,7 +223,7 @@ class RunManager:
             kind, message = failures.describe(error)
             outcome = _Outcome("error", kind, message)
         live.finishing = True  # from here on, a cancel must not cut the bookkeeping short
-        if outcome.message is not None and not live.started:
+        if outcome.message is not None and not await self._question_kept(live):
             outcome.message = outcome.message.replace(failures.RETRY_HINT, failures.NOT_SAVED)
         await self._finish(live, outcome, tokens, time.perf_counter() - started)
 
@@ -273,7 +273,7 @@ class RunManager:
         first_token = True
         modes = cast(list[GraphMode], sorted(requested | {"values", "updates"}))
         stream = self._graph.astream(
-            AgentState(messages=[HumanMessage(spec.question)]),
+            AgentState(messages=[HumanMessage(spec.question, id=str(live.run_id))]),
             config,
             context=context,
             stream_mode=modes,
@@ -282,7 +282,6 @@ class RunManager:
         chunk: Any
         async for mode, chunk in stream:
             if mode == "values":
-                live.started = True  # the first values follow the input's checkpoint
                 live.values = chunk
             elif mode == "updates":
                 _count_tokens(chunk, tokens)
@@ -291,6 +290,17 @@ class RunManager:
                 self._metrics.first_token_seconds.observe(time.perf_counter() - started)
             if mode in requested:
                 live.publish(_EVENTS[mode], chunk)  # encoded by each listener, if any
+
+    async def _question_kept(self, live: LiveRun) -> bool:
+        """Whether a failed run's question is in its thread (its id is the run's), so that a
+        retry needs no copy. The checkpoint that holds it is written as the run ends, which a
+        run that never started, or a database outage, prevents."""
+        try:
+            snapshot = await self._graph.aget_state({"configurable": {"thread_id": str(live.thread_id)}})
+        except Exception:  # unreadable (the database is away, say): then it cannot be promised
+            logger.warning("question_kept_unknown", extra={"run_id": str(live.run_id)}, exc_info=True)
+            return False
+        return any(message.id == str(live.run_id) for message in snapshot.values.get("messages", ()))
 
     async def _config(self, live: LiveRun, spec: RunSpec) -> RunnableConfig:
         config = RunnableConfig(
