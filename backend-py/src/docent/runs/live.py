@@ -19,6 +19,7 @@ class LiveRun:
     values: dict[str, Any] | None = None  # the latest full state
     error: dict[str, str] | None = None
     holds_lease: bool = False  # this run, not the one it waits for, holds the thread
+    cancelled: bool = False
     finishing: bool = False  # recording its outcome: cancelling now would lose that
     done: asyncio.Event = field(default_factory=asyncio.Event)
     _listeners: list[asyncio.Queue[Event | None]] = field(default_factory=list)
@@ -47,7 +48,9 @@ class LiveRun:
         self._listeners.clear()
 
     def cancel(self) -> None:
-        if self.finishing or self.done.is_set():
+        """Cancel the run once: a second cancel could land in the checkpoint write that the
+        first one set off, and lose the turn."""
+        if self.finishing or self.done.is_set() or self.cancelled or self.task is None:
             return
-        if self.task is not None:
-            self.task.cancel()
+        self.cancelled = True
+        self.task.cancel()

@@ -115,7 +115,6 @@ class RunManager:
         run, in the caller's transaction. Listen to the returned run at once, and `launch` it
         once that transaction has committed."""
         await self._checkpoints.ensure()
-        await self._check_limits(session, user_id)
         waits = spec.strategy != "reject" and bool(self._on_thread(spec.thread_id))
         run = Run(
             id=run_id,
@@ -132,6 +131,7 @@ class RunManager:
             raise NotFound("Thread or assistant not found.", code="thread_not_found")
         if admission == "busy":
             raise Conflict(BUSY, code="thread_busy")
+        await self._check_limits(session, user_id)  # a 429 rolls the admission back with the transaction
         live = LiveRun(run_id=run.id, thread_id=run.thread_id, user_id=user_id, queued=waits)
         live.holds_lease = not waits
         return run, live

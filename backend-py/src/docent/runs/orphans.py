@@ -18,7 +18,9 @@ from docent.db import runs as runs_db
 from docent.db.session import service_transaction
 
 logger = logging.getLogger(__name__)
-ORPHANED = "The service stopped during this run. Your message is kept in the conversation; ask again to retry."
+# A run's checkpoint is written as it ends (unless it asked for every step), so the question
+# of a run whose process died is usually not in the thread.
+ORPHANED = "The service stopped during this run. If your message is missing from the conversation, send it again."
 PRUNE_EVERY_SECONDS = 3600.0  # the rate limit's run starts older than a day
 
 

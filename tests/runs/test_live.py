@@ -1,0 +1,34 @@
+"""A live run's cancel: once, so that the checkpoint write it sets off is not cut short."""
+
+import asyncio
+import uuid
+
+import pytest
+
+from docent.runs.live import LiveRun
+
+
+async def test_a_run_is_cancelled_once_so_its_final_write_completes() -> None:
+    started, writing, release = asyncio.Event(), asyncio.Event(), asyncio.Event()
+    written: list[bool] = []
+
+    async def run() -> None:
+        started.set()
+        try:
+            await asyncio.Event().wait()  # the graph, working
+        except asyncio.CancelledError:
+            writing.set()
+            await release.wait()  # the checkpoint write LangGraph makes as a cancelled run exits
+            written.append(True)
+            raise
+
+    live = LiveRun(run_id=uuid.uuid4(), thread_id=uuid.uuid4(), user_id=uuid.uuid4())
+    live.task = asyncio.create_task(run())
+    await started.wait()
+    live.cancel()
+    await writing.wait()
+    live.cancel()  # a second canceller (an interrupting run, a disconnect, a shutdown)
+    release.set()
+    with pytest.raises(asyncio.CancelledError):
+        await live.task
+    assert written == [True]
