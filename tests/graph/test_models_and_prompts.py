@@ -69,3 +69,6 @@ def test_graph_output_serializes_like_the_agent_server() -> None:
     assert f'"id":"{ident}"' in encoded
     assert '"set":[1]' in encoded
     assert '"other":"<class \'object\'>"' in encoded
+    # What orjson cannot encode falls back to the standard library, not to a 500.
+    assert dumps({"n": 2**70, 1: "key"}) == '{"n":1180591620717411303424,"1":"key"}'
+    assert dumps({"say": "é\nnext"}) == '{"say":"é\\nnext"}'  # one line, UTF-8 as is

@@ -3,6 +3,7 @@
 orjson: every `values` event carries the whole conversation, and the standard library took
 about 1 ms for a 40-turn thread, orjson 0.4."""
 
+import json
 from typing import Any
 
 import orjson
@@ -14,14 +15,17 @@ _OPTIONS = orjson.OPT_NON_STR_KEYS  # as the standard library, keys that are not
 def _default(value: object) -> Any:
     if isinstance(value, BaseModel):
         return value.model_dump()
-    if isinstance(value, (set, frozenset)):
+    if isinstance(value, (set, frozenset, tuple)):
         return list(value)
     return repr(value)
 
 
 def dumps(value: object) -> str:
     """Compact JSON on one line (SSE data must not span lines)."""
-    return orjson.dumps(value, default=_default, option=_OPTIONS).decode()
+    try:
+        return orjson.dumps(value, default=_default, option=_OPTIONS).decode()
+    except orjson.JSONEncodeError:  # an integer beyond 64 bits (from a client's metadata, say)
+        return json.dumps(value, default=_default, ensure_ascii=False, separators=(",", ":"))
 
 
 def jsonable(value: object) -> Any:
