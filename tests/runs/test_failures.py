@@ -220,6 +220,12 @@ async def test_the_daily_token_budget_and_the_run_rate_answer_429_with_retry_aft
         assert response.status_code == 429
         assert response.json()["error"] == "rate_limited"
         assert 0 < int(response.headers["retry-after"]) <= 60
+        # A thread that is not theirs is still 404, and the refused run left no trace.
+        missing, _ = await stream(served.http, headers, str(uuid.uuid4()))
+        assert missing.status_code == 404
+        thread = (await served.http.get(f"/threads/{thread_id}", headers=headers)).json()
+        assert (thread["status"], thread["title"]) == ("idle", None)
+        assert (await served.http.get(f"/threads/{thread_id}/runs", headers=headers)).json() == []
 
 
 async def test_runs_report_tokens_latency_and_first_token_in_metrics(
