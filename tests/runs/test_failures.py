@@ -510,3 +510,37 @@ async def test_a_run_whose_question_never_reached_the_thread_says_so(
     state = (await agent.http.get(f"/threads/{thread_id}/state", headers=headers)).json()
     questions = [m["content"] for m in (state["values"] or {}).get("messages", []) if m["type"] == "human"]
     assert "Queued question?" not in questions
+
+
+async def test_a_cancel_after_the_answer_does_not_cut_its_checkpoint_write_short(
+    agent: InProcess, user: tuple[Any, Headers], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from langgraph.checkpoint.postgres.aio import AsyncPostgresSaver
+
+    _, headers = user
+    await upload_manual(agent, headers)
+    thread_id = await new_thread(agent.http, headers)
+    # A first turn writes the thread's empty start too; on the second, the one write is the end.
+    assert (await agent.http.post(f"/threads/{thread_id}/runs/wait", headers=headers, json=run_body())).is_success
+    writing, release = asyncio.Event(), asyncio.Event()
+    put = AsyncPostgresSaver.aput
+
+    async def held_put(self: AsyncPostgresSaver, *args: Any, **kwargs: Any) -> Any:
+        writing.set()
+        await release.wait()  # the run's one checkpoint write, as its answer is complete
+        return await put(self, *args, **kwargs)
+
+    monkeypatch.setattr(AsyncPostgresSaver, "aput", held_put)
+    started = await agent.http.post(f"/threads/{thread_id}/runs", headers=headers, json=run_body())
+    run_id = started.json()["run_id"]
+    await writing.wait()
+    cancelled = await agent.http.post(f"/threads/{thread_id}/runs/{run_id}/cancel", headers=headers)
+    assert cancelled.status_code == 202
+    release.set()
+
+    joined = (await agent.http.get(f"/threads/{thread_id}/runs/{run_id}/join", headers=headers)).json()
+    run = (await agent.http.get(f"/threads/{thread_id}/runs/{run_id}", headers=headers)).json()
+    assert run["status"] == "success"
+    assert joined["messages"][-1]["content"].startswith("According to your documents")
+    state = (await agent.http.get(f"/threads/{thread_id}/state", headers=headers)).json()
+    assert [m["type"] for m in state["values"]["messages"]] == ["human", "ai", "tool", "ai"] * 2

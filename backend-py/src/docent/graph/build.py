@@ -42,7 +42,7 @@ def build_graph(
 ) -> Graph:
     with_tools = model.bind_tools(TOOL_SPECS)
 
-    async def agent(state: AgentState) -> AgentState:
+    async def agent(state: AgentState, runtime: Runtime[RunContext]) -> AgentState:
         starting = isinstance(state["messages"][-1], HumanMessage)
         retrieval = empty_retrieval(search_mode) if starting else state["retrieval"]
         messages = model_input(state["messages"], history_turns=history_turns)
@@ -58,6 +58,8 @@ def build_graph(
             update["citations"] = citations.resolve(response.text, turn, retrieval)
             if update["citations"]:  # the answer keeps its own, for a conversation read back later
                 response.additional_kwargs["citations"] = update["citations"]
+            if runtime.context is not None and runtime.context.on_answer is not None:
+                runtime.context.on_answer()
         return update
 
     async def tools(state: AgentState, runtime: Runtime[RunContext]) -> AgentState:

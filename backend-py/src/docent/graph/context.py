@@ -1,5 +1,6 @@
 """What one run needs beyond its state: who is asking, and how to reach their documents."""
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from uuid import UUID
 
@@ -16,3 +17,5 @@ class RunContext:
     user_id: UUID
     sessions: async_sessionmaker[AsyncSession]
     retriever: Retriever
+    # Called once the model has answered, before the run's checkpoint is written.
+    on_answer: Callable[[], None] | None = None

@@ -47,6 +47,11 @@ class LiveRun:
             queue.put_nowait(None)
         self._listeners.clear()
 
+    def answered(self) -> None:
+        """The model has answered: the checkpoint written next holds the turn, and a cancel
+        now would only cut that write short, so the run is past cancelling."""
+        self.finishing = True
+
     def cancel(self) -> None:
         """Cancel the run once: a second cancel could land in the checkpoint write that the
         first one set off, and lose the turn."""

@@ -269,7 +269,9 @@ class RunManager:
     async def _stream(self, live: LiveRun, spec: RunSpec, tokens: list[int], started: float) -> None:
         requested = {_GRAPH_MODES[mode] for mode in spec.stream_modes}
         config = await self._config(live, spec)
-        context = RunContext(user_id=live.user_id, sessions=self._sessions, retriever=self._retriever)
+        context = RunContext(
+            user_id=live.user_id, sessions=self._sessions, retriever=self._retriever, on_answer=live.answered
+        )
         first_token = True
         modes = cast(list[GraphMode], sorted(requested | {"values", "updates"}))
         stream = self._graph.astream(
