@@ -147,6 +147,16 @@ def create_user(url: str, email: str | None = None) -> uuid.UUID:
     return user_id
 
 
+def insert_run(
+    conn: psycopg.Connection[Any], run_id: uuid.UUID, thread_id: Any, user_id: uuid.UUID, status: str
+) -> None:
+    """A `runs` row as another process (or a dead one) would have left it."""
+    conn.execute(
+        "insert into runs (id, thread_id, user_id, assistant_id, status) values (%s, %s, %s, 'docent', %s)",
+        (run_id, thread_id, user_id, status),
+    )
+
+
 def free_port() -> int:
     import socket
 

@@ -13,7 +13,7 @@ from docent.db.engine import create_engine, create_sessionmaker
 from docent.db.models import Profile
 from docent.db.profiles import ensure_profile
 from docent.db.session import user_transaction
-from tests.helpers import claims, create_user
+from tests.helpers import claims, create_user, insert_run
 
 
 def _principal(user_id: uuid.UUID) -> Principal:
@@ -163,11 +163,7 @@ async def test_a_lease_is_renewed_and_released_only_by_the_run_that_holds_it(dat
     with psycopg.connect(database_url, autocommit=True) as conn:
         conn.execute("insert into threads (id, user_id) values (%s, %s)", (thread, owner))
         for run in (holder, other):
-            conn.execute(
-                "insert into runs (id, thread_id, user_id, assistant_id, status)"
-                " values (%s, %s, %s, 'docent', 'running')",
-                (run, thread, owner),
-            )
+            insert_run(conn, run, thread, owner, "running")
     engine = create_engine(database_url, pool_size=1)
     sessions = create_sessionmaker(engine)
     lease = timedelta(seconds=30)

@@ -20,6 +20,7 @@ from docent.runs.failures import describe
 from docent.settings import Settings
 from tests.agent import app_with, new_thread, other_user_headers, run_body, stream, upload_manual
 from tests.conftest import InProcess, running
+from tests.helpers import insert_run
 from tests.scripted_openai import Reply, ScriptedOpenAI
 
 Headers = dict[str, str]
@@ -258,11 +259,7 @@ async def test_runs_orphaned_by_a_crash_are_failed_at_start_and_the_thread_works
             "update threads set status = 'busy', locked_until = now() - interval '1 second' where id = %s", (thread_id,)
         )
         for run_id, thread in ((crashed, thread_id), (alive, live_thread)):
-            conn.execute(
-                "insert into runs (id, thread_id, user_id, assistant_id, status)"
-                " values (%s, %s, %s, 'docent', 'running')",
-                (run_id, thread, user_id),
-            )
+            insert_run(conn, run_id, thread, user_id, "running")
         conn.execute(
             "update threads set status = 'busy', locked_until = now() + interval '1 minute', lease_run_id = %s"
             " where id = %s",
@@ -371,11 +368,7 @@ async def test_the_periodic_sweep_fails_a_dead_process_runs_but_never_its_own(
         # Since then `dead_run`'s lease has lapsed, and `taker` has taken `taken_run`'s
         # thread over. This process's own run looks like the first (a stalled renewal).
         for run_id, thread in ((dead_run, dead_thread), (taken_run, taken_thread), (taker, taken_thread)):
-            conn.execute(
-                "insert into runs (id, thread_id, user_id, assistant_id, status)"
-                " values (%s, %s, %s, 'docent', 'running')",
-                (run_id, thread, user_id),
-            )
+            insert_run(conn, run_id, thread, user_id, "running")
         conn.execute(
             "update threads set status = 'busy', locked_until = now() - interval '1 second' where id in (%s, %s)",
             (dead_thread, own_thread),
@@ -451,11 +444,7 @@ async def test_the_sweep_spares_a_queued_run_between_one_release_and_its_turn(
         # Queued runs of another replica: one whose thread was released a moment ago (it is
         # about to take it), one whose thread was released a minute ago and never taken.
         for run_id, thread in ((waiting, handing_over), (stranded, abandoned)):
-            conn.execute(
-                "insert into runs (id, thread_id, user_id, assistant_id, status)"
-                " values (%s, %s, %s, 'docent', 'pending')",
-                (run_id, thread, user_id),
-            )
+            insert_run(conn, run_id, thread, user_id, "pending")
         conn.execute(
             "update threads set status = 'idle', locked_until = null, updated_at = now() - interval '1 minute'"
             " where id = %s",
