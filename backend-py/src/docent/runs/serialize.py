@@ -15,7 +15,7 @@ _OPTIONS = orjson.OPT_NON_STR_KEYS  # as the standard library, keys that are not
 def _default(value: object) -> Any:
     if isinstance(value, BaseModel):
         return value.model_dump()
-    if isinstance(value, (set, frozenset, tuple)):
+    if isinstance(value, (set, frozenset)):
         return list(value)
     return repr(value)
 
