@@ -1,10 +1,22 @@
 """The embedding models: the local ONNX model, and OpenAI's API asked for 384 dimensions."""
 
 import math
+from pathlib import Path
 
 import numpy as np
+import onnx
+import onnxruntime
+import pytest
 
-from docent.retrieval.embeddings import DIMENSIONS, LOCAL_MODEL_NAME, Embedder, create_embedder
+from docent.retrieval.embeddings import (
+    DIMENSIONS,
+    LOCAL_MODEL_NAME,
+    Embedder,
+    create_embedder,
+    integer_products,
+    local_model_file,
+    local_tokenizer,
+)
 from docent.settings import Settings
 from tests.scripted_openai import ScriptedOpenAI
 
@@ -24,6 +36,40 @@ async def test_a_text_alone_and_in_a_padded_batch_embed_the_same(embedder: Embed
     alone = await embedder.embed_query("bytea hex format")
     batched = (await embedder.embed_documents(["a much longer text " * 20, "bytea hex format"]))[1]
     assert float(np.dot(alone, batched)) > 0.9999
+
+
+def test_the_int8_weights_are_multiplied_as_int8_and_embed_as_the_float_products_did(embedder: Embedder) -> None:
+    rewritten = onnx.load_from_string(integer_products(local_model_file()))
+    operators = [node.op_type for node in rewritten.graph.node]
+    assert operators.count("DynamicQuantizeMatMul") == 36  # every linear layer of the 6 blocks
+    assert operators.count("Cast") == 3  # of 39: only the three embedding tables are still widened
+    assert operators.count("MatMul") == 12  # attention's own products, which have no weights
+
+    # The shipped model as it was used before: float32 products of the widened weights.
+    tokenizer = local_tokenizer()
+    floats = onnxruntime.InferenceSession(str(local_model_file()), providers=["CPUExecutionProvider"])
+    texts = ["What does VACUUM do?", "Write-ahead logging writes each change to the log before the data files. " * 10]
+    for text, vector in zip(texts, embedder.embeddings.embed_documents(texts), strict=True):
+        ids = np.array([tokenizer.encode(text).ids])
+        hidden = floats.run(
+            None, {"input_ids": ids, "attention_mask": np.ones_like(ids), "token_type_ids": np.zeros_like(ids)}
+        )
+        reference = hidden[0][0].mean(axis=0)
+        assert float(np.dot(vector, reference / np.linalg.norm(reference))) > 0.98
+
+
+def test_a_model_without_int8_products_is_refused(tmp_path: Path) -> None:
+    weight = onnx.numpy_helper.from_array(np.ones((4, 4), dtype=np.float32), "weight")
+    graph = onnx.helper.make_graph(
+        [onnx.helper.make_node("MatMul", ["x", "weight"], ["y"])],
+        "float",
+        [onnx.helper.make_tensor_value_info("x", onnx.TensorProto.FLOAT, [1, 4])],
+        [onnx.helper.make_tensor_value_info("y", onnx.TensorProto.FLOAT, [1, 4])],
+        [weight],
+    )
+    onnx.save(onnx.helper.make_model(graph), tmp_path / "float.onnx")
+    with pytest.raises(RuntimeError, match="no int8 matrix products"):
+        integer_products(tmp_path / "float.onnx")
 
 
 async def test_openai_embeddings_ask_for_384_dimensions() -> None:
