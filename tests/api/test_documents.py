@@ -53,6 +53,26 @@ async def test_upload_is_processed_in_the_background_and_searchable(served: InPr
     assert "230 degrees" in hit["content"]
 
 
+async def test_vectors_stay_in_their_rows_for_exact_search(
+    make_settings: Callable[..., Settings], embedder: Embedder, database_url: str
+) -> None:
+    # Chunks of about 1,500 characters: with their vector and tsvector, rows well over the 2 kB
+    # at which PostgreSQL would otherwise move the vector out to the TOAST table.
+    sentences = [f"Sentence {n} says that the bread dough rests for {n} minutes before it is baked." for n in range(200)]
+    text = "# Bread\n\n" + "\n\n".join(" ".join(sentences[start : start + 20]) for start in range(0, 200, 20))
+    owner = create_user(database_url)
+    async with running(create_app(make_settings(), embedder=embedder)) as served:
+        assert (await _upload(served, owner, "bread.md", text.encode())).status_code == 202
+        await served.ingested()
+    with psycopg.connect(database_url) as conn:
+        rows = conn.execute(
+            "select pg_column_size(c.*), pg_column_toast_chunk_id(embedding) from chunks c where user_id = %s", (owner,)
+        ).fetchall()
+    assert len(rows) >= 5
+    assert all(size > 2500 for size, _ in rows)
+    assert [toasted for _, toasted in rows if toasted is not None] == []
+
+
 async def test_the_same_bytes_twice_return_the_existing_document(served: InProcess, database_url: str) -> None:
     owner = create_user(database_url)
     first = await _upload(served, owner, "a.md", MARKDOWN, title="Mine")
