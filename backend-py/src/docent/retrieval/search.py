@@ -17,6 +17,7 @@ owns its table layout, so its queries cannot run inside the caller's transaction
 RLS claims are set), and it cannot join full text and vectors in one statement.
 """
 
+from collections.abc import Awaitable
 from typing import Literal
 from uuid import UUID
 
@@ -67,8 +68,8 @@ _KEYWORD = """
         from public.chunks c join terms t on c.search_vector @@ t.anywhere
         where c.search_vector @@ (select cast(string_agg(quote_literal(lexeme), ' | ') as tsquery) from terms)
     ),
-    weights as (
-        select lexeme, ln(1 + (:owned - count(*) + 0.5) / (count(*) + 0.5)) as idf
+    weights as materialized (
+        select lexeme, ln(1 + (cast(:owned as float8) - count(*) + 0.5) / (count(*) + 0.5)) as idf
         from matches group by lexeme having :owned < 1000 or count(*) <= :owned / 3
     ),
     keyword_hits as (
@@ -132,7 +133,7 @@ async def search_chunks(
     session: AsyncSession,
     *,
     query: str,
-    embedding: list[float] | None,
+    embedding: list[float] | Awaitable[list[float]] | None,
     model: str,
     k: int,
     mode: Mode = "hybrid",
@@ -142,6 +143,8 @@ async def search_chunks(
     connection = await session.connection()
     ef_search = str(max(40, 2 * candidates))  # the HNSW beam: pgvector's default 40, wider for more rows
     owned = (await connection.execute(_PREPARE, {"ef_search": ef_search})).one().owned
+    if embedding is not None and not isinstance(embedding, list):
+        embedding = await embedding  # only now: the query may embed while the statement above runs
     parameters = {
         "query": query,
         "embedding": vector_literal(embedding) if embedding is not None else None,
