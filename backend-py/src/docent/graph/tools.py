@@ -98,8 +98,10 @@ class UserDocuments(BaseRetriever):
     async def _aget_relevant_documents(
         self, query: str, *, run_manager: AsyncCallbackManagerForRetrieverRun
     ) -> list[Document]:
-        async with user_transaction(self.context.sessions, acting_as(self.context.user_id)) as session:
-            hits = await self.context.retriever.search(session, query=query, k=self.k, mode=self.mode)
+        principal = acting_as(self.context.user_id)
+        hits = await self.context.retriever.search_as(
+            self.context.sessions, principal, query=query, k=self.k, mode=self.mode
+        )
         return [
             Document(hit.content, metadata=hit.model_dump(mode="json", exclude={"content"}), id=str(hit.chunk_id))
             for hit in hits

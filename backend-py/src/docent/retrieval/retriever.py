@@ -1,9 +1,15 @@
 """The retriever: what `POST /search` and the agent's search tool call, as the caller."""
 
+import asyncio
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 
+from sqlalchemy.ext.asyncio import async_sessionmaker
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from docent.auth.principal import Principal
+from docent.db.session import user_transaction
 from docent.metrics import Metrics
 from docent.retrieval.embeddings import Embedder
 from docent.retrieval.search import Mode, SearchHit, search_chunks
@@ -17,8 +23,51 @@ class Retriever:
     async def search(self, session: AsyncSession, *, query: str, k: int, mode: Mode = "hybrid") -> list[SearchHit]:
         """The caller's best chunks for `query`; `session` must be the caller's user transaction."""
         started = time.perf_counter()
-        embedding = await self._embedder.embed_query(query) if mode != "keyword" else None
+        embedding = self._embedding(query, mode)
+        with _awaited_or_cancelled(embedding):
+            return await self._search(session, embedding, started, query=query, k=k, mode=mode)
+
+    async def search_as(
+        self,
+        sessions: async_sessionmaker[AsyncSession],
+        principal: Principal,
+        *,
+        query: str,
+        k: int,
+        mode: Mode = "hybrid",
+    ) -> list[SearchHit]:
+        """`search` in a user transaction of its own, opened while the question embeds."""
+        started = time.perf_counter()
+        embedding = self._embedding(query, mode)
+        with _awaited_or_cancelled(embedding):
+            async with user_transaction(sessions, principal) as session:
+                return await self._search(session, embedding, started, query=query, k=k, mode=mode)
+
+    def _embedding(self, query: str, mode: Mode) -> asyncio.Future[list[float]] | None:
+        """The query's embedding, started now (in a thread) so the database work can overlap it."""
+        return asyncio.ensure_future(self._embedder.embed_query(query)) if mode != "keyword" else None
+
+    async def _search(
+        self,
+        session: AsyncSession,
+        embedding: asyncio.Future[list[float]] | None,
+        started: float,
+        *,
+        query: str,
+        k: int,
+        mode: Mode,
+    ) -> list[SearchHit]:
         hits = await search_chunks(session, query=query, embedding=embedding, model=self._embedder.name, k=k, mode=mode)
         if self._metrics is not None:
             self._metrics.retrieval_seconds.labels(mode).observe(time.perf_counter() - started)
         return hits
+
+
+@contextmanager
+def _awaited_or_cancelled(embedding: asyncio.Future[list[float]] | None) -> Iterator[None]:
+    """If the search fails before it needs the embedding, drop it (its thread just finishes)."""
+    try:
+        yield
+    finally:
+        if embedding is not None and not embedding.done():
+            embedding.cancel()
