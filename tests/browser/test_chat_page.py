@@ -135,6 +135,33 @@ def test_a_failing_model_is_reported_in_words_and_the_question_is_kept(
     expect(alert).to_be_hidden()
 
 
+def test_stop_ends_the_answer_and_the_question_is_kept(
+    open_session: Callable[[], Session], model: ScriptedOpenAI
+) -> None:
+    grace = open_session()
+    page = grace.page
+    grace.sign_in(new_email("grace"))
+    gate = threading.Event()
+    model.script.append(Reply("VACUUM reclaims storage occupied by dead tuples.", gate=gate))
+    _ask(page, "What does VACUUM do?")
+    answer = page.locator(".answer")
+    expect(answer.locator(".text")).to_have_text("VACUUM ")  # the model holds back the rest
+    page.get_by_role("button", name="Stop").click()
+    expect(answer.get_by_text("Stopped. This unfinished answer is not saved.")).to_be_visible()
+    expect(answer).not_to_have_attribute("aria-busy", "true")
+    expect(page.get_by_role("button", name="Stop")).to_be_hidden()
+    expect(page.get_by_role("alert")).to_be_hidden()
+    gate.set()  # the scripted model's held reply goes nowhere: its connection was closed
+
+    # The question was saved with the thread; the unfinished answer was not.
+    page.reload()
+    page.get_by_role("button", name=OPEN_VACUUM).click()
+    expect(page.locator(".question .text")).to_have_text(["What does VACUUM do?"])
+    expect(page.locator(".answer")).to_have_count(0)
+    _ask(page, "What does VACUUM do?")
+    expect(page.locator(".answer .text")).to_have_text("I could not find this in your documents.")
+
+
 def test_html_in_documents_and_answers_is_shown_as_text(
     open_session: Callable[[], Session], model: ScriptedOpenAI
 ) -> None:

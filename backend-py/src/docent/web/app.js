@@ -28,6 +28,7 @@ async function main() {
       form: $("#ask"),
       input: $("#question"),
       send: $("#send"),
+      stop: $("#stop"),
       error: $("#chat-error"),
       heading: $("#chat-title"),
       dialog: $("#passage"),

@@ -11,12 +11,14 @@ export class Chat {
   constructor(api, config, elements, { onThreadChanged }) {
     this.api = api;
     this.traceTemplate = config.langsmith?.run_url_template ?? null;
-    Object.assign(this, elements); // messages, form, input, send, error, heading, dialog
+    Object.assign(this, elements); // messages, form, input, send, stop, error, heading, dialog
     this.onThreadChanged = onThreadChanged;
     this.threadId = null;
     this.busy = false;
+    this.running = null; // the run being streamed: { threadId, runId, stopped }
     this.view = 0; // bumped whenever another conversation is shown
     this.openPassage = (citation) => this.showPassage(citation);
+    this.stop.addEventListener("click", () => this.stopRun());
     this.form.addEventListener("submit", (event) => {
       event.preventDefault();
       this.ask(this.input.value.trim());
@@ -81,7 +83,10 @@ export class Chat {
       const threadId = this.threadId ?? (await this.createThread(question));
       this.messages.append(answer.item);
       answer.item.scrollIntoView({ block: "nearest" });
-      const outcome = await this.stream(threadId, question, answer);
+      this.running = { threadId, runId: null, stopped: false };
+      this.send.hidden = true;
+      this.stop.hidden = false;
+      const outcome = await this.stream(threadId, question, answer, this.running);
       if (view !== this.view) return;
       this.finish(answer, outcome, threadId, question);
     } catch (error) {
@@ -91,6 +96,10 @@ export class Chat {
       this.keep(question, describe(error));
     } finally {
       this.busy = false;
+      this.running = null;
+      this.stop.hidden = true;
+      this.stop.disabled = true;
+      this.send.hidden = false;
       this.send.disabled = false;
       this.onThreadChanged(this.threadId);
     }
@@ -104,8 +113,8 @@ export class Chat {
   }
 
   /** Stream a run; tokens go straight into `answer.text` while the model writes. */
-  async stream(threadId, question, answer) {
-    const outcome = { runId: null, values: null, error: null };
+  async stream(threadId, question, answer, running) {
+    const outcome = { runId: null, values: null, error: null, running };
     let writing = null; // the id of the message being shown: a new model call starts afresh
     const body = {
       assistant_id: "docent",
@@ -113,7 +122,10 @@ export class Chat {
       stream_mode: STREAM_MODES,
     };
     await this.api.stream(`/threads/${threadId}/runs/stream`, body, (event, data) => {
-      if (event === "metadata") outcome.runId = data.run_id;
+      if (event === "metadata") {
+        outcome.runId = running.runId = data.run_id;
+        this.stop.disabled = false; // a run can be stopped once it has an id
+      }
       else if (event === "values") outcome.values = data;
       else if (event === "error") outcome.error = data;
       else if (event === "messages") {
@@ -130,8 +142,30 @@ export class Chat {
     return outcome;
   }
 
-  finish(answer, { runId, values, error }, threadId, question) {
+  /** Stop the streamed run: the service cancels it, and the stream then ends. */
+  async stopRun() {
+    const running = this.running;
+    if (!running?.runId || running.stopped) return;
+    running.stopped = true;
+    this.stop.disabled = true;
+    try {
+      await this.api.send("POST", `/threads/${running.threadId}/runs/${running.runId}/cancel`);
+    } catch (error) {
+      // 404: it finished first, and its answer arrives as usual.
+      if (error.status !== 404) say(this.error, `The answer could not be stopped: ${describe(error)}`);
+    }
+  }
+
+  finish(answer, { runId, values, error, running }, threadId, question) {
     answer.item.removeAttribute("aria-busy");
+    const last = values?.messages?.at(-1);
+    const answered = last?.type === "ai" && textOf(last.content) && !last.tool_calls?.length;
+    if (running.stopped && !error && !answered) {
+      // The model's unfinished message is not saved: say so beside what was shown.
+      answer.item.classList.add("stopped");
+      answer.item.append(el("p", { class: "note stopped" }, "Stopped. This unfinished answer is not saved."));
+      return;
+    }
     if (error) {
       answer.item.classList.add("failed");
       answer.text.replaceChildren(el("p", { class: "note" }, error.message || "The answer failed."));
