@@ -103,6 +103,7 @@ def create_app(settings: Settings, *, embedder: Embedder | None = None) -> FastA
                 settings=settings,
                 metrics=metrics,
                 tracing=tracing,
+                signals_conninfo=libpq_url(database_url),
             )
             await runs.start()
             stack.push_async_callback(runs.stop, grace=settings.shutdown_timeout_seconds)

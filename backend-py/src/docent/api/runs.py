@@ -2,26 +2,31 @@
 list, get, cancel, join, and feedback on a run."""
 
 import asyncio
+from collections.abc import AsyncIterator
 from typing import Annotated, Any, cast
 from uuid import UUID, uuid4
 
 from fastapi import APIRouter, Query, Response
 from fastapi.responses import StreamingResponse
+from sqlalchemy.ext.asyncio import async_sessionmaker
+from sqlmodel.ext.asyncio.session import AsyncSession
 
 from docent.api import sse
 from docent.api.agent_schemas import FeedbackCreate, RunCreate, run_json
-from docent.api.deps import AgentGraph, AppSettings, AppTracing, Runs, UserSession, after_commit
+from docent.api.deps import AgentGraph, AppSettings, AppTracing, Runs, Sessions, UserSession, after_commit
 from docent.api.threads import owned_thread
 from docent.auth import CurrentPrincipal
 from docent.db import runs as runs_db
 from docent.db import threads as threads_db
 from docent.db.checkpoints import storage_errors
 from docent.db.models import Run, RunFeedback
+from docent.db.session import acting_as, user_transaction
 from docent.errors import InvalidContent, NotFound
 from docent.graph import GRAPH_ID
+from docent.graph.build import Graph
 from docent.runs import LiveRun, RunSpec
 from docent.runs.live import Event
-from docent.runs.manager import DEFAULT_DURABILITY, Strategy
+from docent.runs.manager import DEFAULT_DURABILITY, RunManager, Strategy
 from docent.settings import Settings
 
 router = APIRouter(tags=["runs"])
@@ -166,39 +171,82 @@ async def cancel_run(
     *,
     thread_id: UUID,
     run_id: UUID,
+    principal: CurrentPrincipal,
     session: UserSession,
     runs: Runs,
+    graph: AgentGraph,
+    sessions: Sessions,
     wait: Annotated[bool, Query()] = False,
     action: Annotated[str, Query(pattern="^(interrupt|rollback)$")] = "interrupt",
 ) -> Response:
     await owned_thread(session, thread_id)
     run = await runs_db.get_run(session, thread_id=thread_id, run_id=run_id)
-    live = runs.live(run_id)
-    if run is None or live is None or run.status in runs_db.FINISHED:
+    if run is None or run.status in runs_db.FINISHED:
         raise NotFound("No matching runs to cancel: the run does not exist or has finished.", code="run_not_found")
     if action == "rollback":
         raise InvalidContent("action 'rollback' is not supported; use interrupt", code="unsupported")
-    live.cancel()
+    live = await runs.cancel(session, run_id)  # another replica's run: signalled as this transaction commits
     if not wait:
         return Response(status_code=202)
     # Waited for in the body, after the request's transaction has committed: the wait holds
     # no pooled connection, which the run needs to record its end.
-    return StreamingResponse(sse.final_json(live, live.listen()), media_type="application/json")
+    return StreamingResponse(
+        _final(runs, graph, sessions, live=live, user_id=principal.user_id, thread_id=thread_id, run_id=run_id),
+        media_type="application/json",
+    )
 
 
 @router.get("/threads/{thread_id}/runs/{run_id}/join")
-async def join_run(thread_id: UUID, run_id: UUID, session: UserSession, runs: Runs, graph: AgentGraph) -> Response:
+async def join_run(
+    *,
+    thread_id: UUID,
+    run_id: UUID,
+    principal: CurrentPrincipal,
+    session: UserSession,
+    runs: Runs,
+    graph: AgentGraph,
+    sessions: Sessions,
+) -> Response:
     run = await _owned_run(session, thread_id, run_id)
     live = runs.live(run_id)
+    if live is None and run.status in runs_db.FINISHED:
+        return Response(await _ended(graph, run, thread_id), media_type="application/json")
+    return StreamingResponse(
+        _final(runs, graph, sessions, live=live, user_id=principal.user_id, thread_id=thread_id, run_id=run_id),
+        media_type="application/json",
+    )
+
+
+async def _final(
+    runs: RunManager,
+    graph: Graph,
+    sessions: async_sessionmaker[AsyncSession],
+    *,
+    live: LiveRun | None,
+    user_id: UUID,
+    thread_id: UUID,
+    run_id: UUID,
+) -> AsyncIterator[bytes]:
+    """Newlines while the run works (JSON ignores them), then its final values or `__error__`:
+    from the run itself in this process, else from its row and thread once it has ended."""
     if live is not None:
-        return StreamingResponse(sse.final_json(live, live.listen()), media_type="application/json")
-    if run.error:
-        return Response(
-            sse.dumps({"__error__": {"error": run.status, "message": run.error}}), media_type="application/json"
-        )
+        async for part in sse.final_json(live, live.listen()):
+            yield part
+        return
+    async for _ in runs.until_finished(user_id, run_id):
+        yield b"\n"
+    async with user_transaction(sessions, acting_as(user_id)) as session:
+        run = await runs_db.get_run(session, thread_id=thread_id, run_id=run_id)
+    yield await _ended(graph, run, thread_id)
+
+
+async def _ended(graph: Graph, run: Run | None, thread_id: UUID) -> bytes:
+    """An ended run's outcome: its error, or its thread's values."""
+    if run is not None and run.error:
+        return sse.dumps({"__error__": {"error": run.status, "message": run.error}}).encode()
     with storage_errors():
         snapshot = await graph.aget_state({"configurable": {"thread_id": str(thread_id)}})
-    return Response(sse.dumps(snapshot.values), media_type="application/json")
+    return sse.dumps(snapshot.values).encode()
 
 
 @router.post("/threads/{thread_id}/runs/{run_id}/feedback", status_code=201)

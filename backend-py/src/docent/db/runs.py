@@ -22,7 +22,17 @@ _ADMIT = text(
     "select outcome, created_at from public.admit_run(:thread, :run, :assistant, :strategy,"
     " cast(:metadata as jsonb), :title, :lease_seconds, :queued)"
 )
-_FINISH = text("select public.finish_run(:run, :status, :error, :input_tokens, :output_tokens, :day, :thread_status)")
+# Signals about runs, for the other replicas (`docent.runs.signals`): "cancel:<run id>"
+# asks the run's process to cancel it; "finished:<run id>" says it has ended. NOTIFY is
+# sent as the transaction commits.
+SIGNALS_CHANNEL = "docent_runs"
+RunSignal = Literal["cancel", "finished"]
+_SIGNAL = text("select pg_notify(:channel, :signal || ':' || cast(:run as text))")
+# The end is announced in the same round trip.
+_FINISH = text(
+    "select public.finish_run(:run, :status, :error, :input_tokens, :output_tokens, :day, :thread_status),"
+    " pg_notify(:channel, 'finished:' || cast(:run as text))"
+)
 
 
 async def admit_run(session: AsyncSession, *, run: Run, title: str, lease: timedelta, queued: bool) -> Admission:
@@ -75,7 +85,8 @@ async def finish_run(
     release: ThreadStatus | None,
 ) -> bool:
     """Record the run's end, add its tokens to its owner's day and, with `release`, free its
-    thread with that status (only if the run still holds it), in one statement. False, and
+    thread with that status (only if the run still holds it), in one statement, which also
+    announces the end to the other replicas. False, and
     nothing written, when the end was recorded already (by an earlier attempt whose commit
     went through, or by the sweep of orphaned runs), so it is never counted twice."""
     parameters = {
@@ -86,8 +97,28 @@ async def finish_run(
         "output_tokens": output_tokens,
         "day": utc_today(),
         "thread_status": release,
+        "channel": SIGNALS_CHANNEL,
     }
     return bool((await (await session.connection()).execute(_FINISH, parameters)).scalar_one())
+
+
+async def signal_run(session: AsyncSession, *, run_id: UUID, signal: RunSignal) -> None:
+    """Tell every replica `signal` about `run_id` once `session`'s transaction commits."""
+    await (await session.connection()).execute(_SIGNAL, {"channel": SIGNALS_CHANNEL, "signal": signal, "run": run_id})
+
+
+async def run_status(session: AsyncSession, *, run_id: UUID) -> RunStatus | None:
+    """The caller's run's status (RLS), or None if there is no such run."""
+    statement = select(col(Run.status)).where(col(Run.id) == run_id)
+    return cast(RunStatus | None, (await session.exec(statement)).one_or_none())
+
+
+async def unfinished_run_ids(session: AsyncSession, *, thread_id: UUID | None = None) -> list[UUID]:
+    """The caller's pending and running runs (RLS), on one thread or all."""
+    statement = select(col(Run.id)).where(col(Run.status).in_(["pending", "running"]))
+    if thread_id is not None:
+        statement = statement.where(col(Run.thread_id) == thread_id)
+    return list((await session.exec(statement)).all())
 
 
 async def set_run_status(session: AsyncSession, *, run_id: UUID, status: RunStatus) -> None:

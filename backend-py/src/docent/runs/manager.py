@@ -5,6 +5,7 @@ so two runs never write one thread, across replicas too. The run renews the leas
 lives; a crashed replica's lease expires within LEASE_SECONDS, and its orphaned runs are
 marked failed by any replica's next sweep (`orphans`). A second run on a busy thread is rejected (`reject`, the default)
 or, with `enqueue` / `interrupt`, waits for (or cancels) the run in flight in this process.
+A cancel reaches a run of another process as a signal (`signals`).
 
 The graph runs in a task of its own: a client that disconnects stops listening, not the
 run, and the answer still reaches the thread. Listeners get events through `LiveRun`.
@@ -15,7 +16,7 @@ import logging
 import math
 import time
 from collections.abc import AsyncIterator
-from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager, suppress
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal, cast
@@ -44,6 +45,7 @@ from docent.retrieval.retriever import Retriever
 from docent.runs import failures
 from docent.runs.live import LiveRun
 from docent.runs.orphans import OrphanedRuns
+from docent.runs.signals import RECHECK_SECONDS, RunSignals
 from docent.runs.tracing import Tracing
 from docent.settings import Settings
 
@@ -98,6 +100,7 @@ class RunManager:
         settings: Settings,
         metrics: Metrics,
         tracing: Tracing | None,
+        signals_conninfo: str,
     ) -> None:
         self._graph = graph
         self._checkpoints = checkpoints
@@ -109,6 +112,7 @@ class RunManager:
         self._lease = timedelta(seconds=LEASE_SECONDS)
         self._by_run: dict[UUID, LiveRun] = {}  # in flight in this process, until recorded
         self.orphans = OrphanedRuns(sessions=sessions, lease=self._lease, alive=lambda: list(self._by_run))
+        self.signals = RunSignals(signals_conninfo, on_cancel=self._cancel_here)
 
     async def admit(self, session: AsyncSession, *, user_id: UUID, spec: RunSpec, run_id: UUID) -> tuple[Run, LiveRun]:
         """Check the thread, the caller's limits and the thread's availability, and record the
@@ -149,29 +153,77 @@ class RunManager:
     def live(self, run_id: UUID) -> LiveRun | None:
         return self._by_run.get(run_id)
 
+    async def cancel(self, session: AsyncSession, run_id: UUID) -> LiveRun | None:
+        """Cancel an unfinished run: here if this process holds it (returned), else by a
+        signal to the replica that does, sent as `session`'s transaction commits."""
+        live = self._by_run.get(run_id)
+        if live is not None:
+            live.cancel()
+        else:
+            await runs_db.signal_run(session, run_id=run_id, signal="cancel")
+        return live
+
+    def _cancel_here(self, run_id: UUID) -> None:
+        live = self._by_run.get(run_id)
+        if live is not None:
+            live.cancel()
+
+    async def until_finished(self, user_id: UUID, run_id: UUID) -> AsyncIterator[None]:
+        """Wait for a run of another process to end, yielding every RECHECK_SECONDS meanwhile
+        (time for a keep-alive). Holds no connection while it waits; ends at once if the run
+        has ended or is gone. An orphaned run ends when a sweep marks it failed."""
+        with self.signals.watching(run_id) as finished:
+            while True:
+                async with user_transaction(self._sessions, acting_as(user_id)) as session:
+                    status = await runs_db.run_status(session, run_id=run_id)
+                if status is None or status in runs_db.FINISHED:
+                    return
+                with suppress(TimeoutError):
+                    async with asyncio.timeout(RECHECK_SECONDS):
+                        await finished.wait()
+                finished.clear()
+                yield
+
     async def cancel_runs(self, user_id: UUID, *, thread_id: UUID | None = None) -> bool:
-        """Cancel the user's runs in this process (on one thread, or all) and wait until each
-        has recorded its end; whether there were any. Call it holding no pooled connection:
-        each run needs one to record its end."""
+        """Cancel the user's runs (on one thread, or all) and wait until each has recorded its
+        end: this process's at once, other processes' through a signal, for up to
+        RECHECK_SECONDS (a run whose process died is not waited for: its lease lapses).
+        Whether there were any. Call it holding no pooled connection: each run needs one to
+        record its end."""
         runs = [
             live for live in self._by_run.values() if live.user_id == user_id and thread_id in (None, live.thread_id)
         ]
         for live in runs:
             live.cancel()
+        async with user_transaction(self._sessions, acting_as(user_id)) as session:
+            elsewhere = [
+                run_id
+                for run_id in await runs_db.unfinished_run_ids(session, thread_id=thread_id)
+                if run_id not in self._by_run
+            ]
+            for run_id in elsewhere:
+                await runs_db.signal_run(session, run_id=run_id, signal="cancel")
         for live in runs:
             await live.done.wait()
-        return bool(runs)
+        with suppress(TimeoutError):
+            async with asyncio.timeout(RECHECK_SECONDS):
+                for run_id in elsewhere:
+                    async for _ in self.until_finished(user_id, run_id):
+                        pass
+        return bool(runs or elsewhere)
 
     def _on_thread(self, thread_id: UUID) -> list[LiveRun]:
         return [live for live in self._by_run.values() if live.thread_id == thread_id]
 
     async def start(self) -> None:
+        await self.signals.start()
         await self.orphans.start()
 
     async def stop(self, *, grace: float = 0) -> None:
         """Let the runs in flight finish for up to `grace` seconds, then cancel the rest; wait
         until each has recorded its outcome."""
         await self.orphans.stop()
+        await self.signals.stop()
         tasks = [live.task for live in self._by_run.values() if live.task is not None]
         if tasks and grace > 0:
             await asyncio.wait(tasks, timeout=grace)

@@ -1,0 +1,115 @@
+"""Two replicas on one database: a run held by one is cancelled, joined or stopped by a
+thread's deletion through the other (LISTEN/NOTIFY signals)."""
+
+import asyncio
+import threading
+import uuid
+from collections.abc import AsyncIterator, Callable
+from typing import Any
+
+import psycopg
+import pytest
+
+from docent.db.runs import SIGNALS_CHANNEL
+from docent.main import create_app
+from docent.retrieval.embeddings import Embedder
+from docent.runs import LiveRun, RunManager
+from docent.settings import Settings
+from tests.agent import new_thread, run_body, upload_manual
+from tests.conftest import InProcess, running
+from tests.scripted_openai import Reply, ScriptedOpenAI
+
+Headers = dict[str, str]
+
+
+@pytest.fixture
+async def replicas(
+    llm_settings: Callable[..., Settings], embedder: Embedder
+) -> AsyncIterator[tuple[InProcess, InProcess]]:
+    async with (
+        running(create_app(llm_settings(), embedder=embedder)) as first,
+        running(create_app(llm_settings(), embedder=embedder)) as second,
+    ):
+        for replica in (first, second):
+            await _runs(replica).signals.listening.wait()
+        yield first, second
+
+
+def _runs(replica: InProcess) -> RunManager:
+    runs: RunManager = replica.state["runs"]
+    return runs
+
+
+async def _start(replica: InProcess, headers: Headers, thread_id: str) -> tuple[str, LiveRun]:
+    response = await replica.http.post(f"/threads/{thread_id}/runs", headers=headers, json=run_body())
+    assert response.status_code == 200, response.text
+    run_id = response.json()["run_id"]
+    live = _runs(replica).live(uuid.UUID(run_id))
+    assert live is not None  # held by this replica
+    return run_id, live
+
+
+async def test_a_run_is_cancelled_through_another_replica(
+    replicas: tuple[InProcess, InProcess],
+    user: tuple[Any, Headers],
+    model_server: ScriptedOpenAI,
+    database_url: str,
+) -> None:
+    holder, other = replicas
+    _, headers = user
+    thread_id = await new_thread(holder.http, headers)
+    model_server.script.append(Reply(failure="hang"))
+    run_id, live = await _start(holder, headers, thread_id)
+    await asyncio.to_thread(model_server.hanging.wait, 10)
+    assert _runs(other).live(uuid.UUID(run_id)) is None
+
+    with psycopg.connect(database_url, autocommit=True) as conn:  # noise on the channel is ignored
+        conn.execute("select pg_notify(%s, 'nonsense'), pg_notify(%s, 'cancel:not-a-uuid')", (SIGNALS_CHANNEL,) * 2)
+    cancel = await other.http.post(f"/threads/{thread_id}/runs/{run_id}/cancel?wait=1", headers=headers)
+    assert cancel.status_code == 200, cancel.text
+    assert [m["content"] for m in cancel.json()["messages"]] == ["What does VACUUM do?"]
+    assert live.done.is_set()
+    run = (await other.http.get(f"/threads/{thread_id}/runs/{run_id}", headers=headers)).json()
+    assert run["status"] == "interrupted"
+    again = await other.http.post(f"/threads/{thread_id}/runs/{run_id}/cancel", headers=headers)
+    assert again.status_code == 404
+
+
+async def test_joining_another_replicas_run_waits_for_its_answer(
+    replicas: tuple[InProcess, InProcess], user: tuple[Any, Headers], model_server: ScriptedOpenAI
+) -> None:
+    holder, other = replicas
+    _, headers = user
+    await upload_manual(holder, headers)
+    thread_id = await new_thread(holder.http, headers)
+    gate = threading.Event()
+    model_server.script.extend([
+        Reply(tool_calls=[("search_documents", {"query": "VACUUM", "k": 2})]),
+        Reply("VACUUM reclaims storage [1].", gate=gate),
+    ])  # fmt: skip
+    run_id, _ = await _start(holder, headers, thread_id)
+    join = asyncio.create_task(other.http.get(f"/threads/{thread_id}/runs/{run_id}/join", headers=headers))
+    async with asyncio.timeout(10):  # until the join waits for the end: it must not answer before
+        while not _runs(other).signals.watched(uuid.UUID(run_id)):  # noqa: ASYNC110 (a test's probe)
+            await asyncio.sleep(0)  # yields to the join's request, served in this loop: no delay
+    assert not join.done()
+    gate.set()
+    joined = await join
+    assert joined.status_code == 200
+    assert joined.json()["messages"][-1]["content"] == "VACUUM reclaims storage [1]."
+
+
+async def test_deleting_a_thread_through_another_replica_cancels_its_run(
+    replicas: tuple[InProcess, InProcess], user: tuple[Any, Headers], model_server: ScriptedOpenAI
+) -> None:
+    holder, other = replicas
+    _, headers = user
+    thread_id = await new_thread(holder.http, headers)
+    model_server.script.append(Reply(failure="hang"))
+    _, live = await _start(holder, headers, thread_id)
+    await asyncio.to_thread(model_server.hanging.wait, 10)
+    deleted = await other.http.delete(f"/threads/{thread_id}", headers=headers)
+    assert deleted.status_code == 204
+    async with asyncio.timeout(10):
+        await live.done.wait()
+    assert (await holder.http.get(f"/threads/{thread_id}", headers=headers)).status_code == 404
