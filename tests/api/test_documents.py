@@ -58,7 +58,9 @@ async def test_vectors_stay_in_their_rows_for_exact_search(
 ) -> None:
     # Chunks of about 1,500 characters: with their vector and tsvector, rows well over the 2 kB
     # at which PostgreSQL would otherwise move the vector out to the TOAST table.
-    sentences = [f"Sentence {n} says that the bread dough rests for {n} minutes before it is baked." for n in range(200)]
+    sentences = [
+        f"Sentence {n} says that the bread dough rests for {n} minutes before it is baked." for n in range(200)
+    ]
     text = "# Bread\n\n" + "\n\n".join(" ".join(sentences[start : start + 20]) for start in range(0, 200, 20))
     owner = create_user(database_url)
     async with running(create_app(make_settings(), embedder=embedder)) as served:
