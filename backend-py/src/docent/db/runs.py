@@ -113,9 +113,14 @@ async def run_status(session: AsyncSession, *, run_id: UUID) -> RunStatus | None
     return cast(RunStatus | None, (await session.exec(statement)).one_or_none())
 
 
-async def unfinished_run_ids(session: AsyncSession, *, thread_id: UUID | None = None) -> list[UUID]:
-    """The caller's pending and running runs (RLS), on one thread or all."""
-    statement = select(col(Run.id)).where(col(Run.status).in_(["pending", "running"]))
+async def held_run_ids(session: AsyncSession, *, thread_id: UUID | None = None) -> list[UUID]:
+    """The caller's unfinished runs (RLS), on one thread or all, whose thread's lease is held:
+    runs some process is executing or queueing (a dead process's lapse)."""
+    statement = (
+        select(col(Run.id))
+        .join(Thread, col(Thread.id) == col(Run.thread_id))
+        .where(col(Run.status).in_(["pending", "running"]), col(Thread.locked_until) > func.now())
+    )
     if thread_id is not None:
         statement = statement.where(col(Run.thread_id) == thread_id)
     return list((await session.exec(statement)).all())

@@ -187,7 +187,8 @@ class RunManager:
     async def cancel_runs(self, user_id: UUID, *, thread_id: UUID | None = None) -> bool:
         """Cancel the user's runs (on one thread, or all) and wait until each has recorded its
         end: this process's at once, other processes' through a signal, for up to
-        RECHECK_SECONDS (a run whose process died is not waited for: its lease lapses).
+        RECHECK_SECONDS (a run whose process died and whose lease has lapsed is left to the
+        sweep).
         Whether there were any. Call it holding no pooled connection: each run needs one to
         record its end."""
         runs = [
@@ -198,7 +199,7 @@ class RunManager:
         async with user_transaction(self._sessions, acting_as(user_id)) as session:
             elsewhere = [
                 run_id
-                for run_id in await runs_db.unfinished_run_ids(session, thread_id=thread_id)
+                for run_id in await runs_db.held_run_ids(session, thread_id=thread_id)
                 if run_id not in self._by_run
             ]
             for run_id in elsewhere:
