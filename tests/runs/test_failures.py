@@ -16,6 +16,7 @@ from psycopg_pool import PoolTimeout
 from docent.db import runs as runs_db
 from docent.db.session import service_transaction
 from docent.retrieval.embeddings import Embedder
+from docent.runs import RunManager
 from docent.runs.failures import describe
 from docent.settings import Settings
 from tests.agent import app_with, new_thread, other_user_headers, run_body, stream, upload_manual
@@ -475,6 +476,28 @@ async def test_a_run_end_recorded_twice_counts_once(agent: InProcess, user: tupl
     assert (await agent.http.get("/me", headers=headers)).json()["usage"] == usage
 
 
+async def test_a_queued_run_waits_out_the_lease_of_a_dead_process_that_took_the_thread(
+    agent: InProcess, user: tuple[Any, Headers], model_server: ScriptedOpenAI, database_url: str
+) -> None:
+    _, headers = user
+    thread_id = await new_thread(agent.http, headers)
+    holder = await _start_hanging_run(agent, headers, model_server, thread_id)
+    queued = await agent.http.post(
+        f"/threads/{thread_id}/runs", headers=headers, json=run_body("Queued question?", multitask_strategy="enqueue")
+    )
+    assert queued.status_code == 200
+    with psycopg.connect(database_url, autocommit=True) as conn:  # a run no one will finish takes the thread
+        conn.execute(
+            "update threads set lease_run_id = %s, locked_until = now() + interval '1 second' where id = %s",
+            (uuid.uuid4(), thread_id),
+        )
+    await agent.http.post(f"/threads/{thread_id}/runs/{holder}/cancel?wait=1", headers=headers)
+
+    joined = await agent.http.get(f"/threads/{thread_id}/runs/{queued.json()['run_id']}/join", headers=headers)
+    questions = [m["content"] for m in joined.json()["messages"] if m["type"] == "human"]
+    assert questions == ["What does VACUUM do?", "Queued question?"]
+
+
 async def test_a_run_whose_question_never_reached_the_thread_says_so(
     agent: InProcess, user: tuple[Any, Headers], model_server: ScriptedOpenAI, database_url: str
 ) -> None:
@@ -482,23 +505,19 @@ async def test_a_run_whose_question_never_reached_the_thread_says_so(
     thread_id = await new_thread(agent.http, headers)
     holder = await _start_hanging_run(agent, headers, model_server, thread_id)
     queued = await agent.http.post(
-        f"/threads/{thread_id}/runs",
-        headers=headers,
-        json=run_body("Queued question?", multitask_strategy="enqueue"),
+        f"/threads/{thread_id}/runs", headers=headers, json=run_body("Queued question?", multitask_strategy="enqueue")
     )
-    assert queued.status_code == 200
-    with psycopg.connect(database_url, autocommit=True) as conn:  # another replica's run takes the thread
-        conn.execute(
-            "update threads set lease_run_id = %s, locked_until = now() + interval '1 minute' where id = %s",
-            (uuid.uuid4(), thread_id),
-        )
-    await agent.http.post(f"/threads/{thread_id}/runs/{holder}/cancel?wait=1", headers=headers)
-
-    joined = await agent.http.get(f"/threads/{thread_id}/runs/{queued.json()['run_id']}/join", headers=headers)
-    assert joined.json()["__error__"]["message"].endswith("Your message was not saved; send it again.")
-    state = (await agent.http.get(f"/threads/{thread_id}/state", headers=headers)).json()
-    questions = [m["content"] for m in (state["values"] or {}).get("messages", []) if m["type"] == "human"]
-    assert "Queued question?" not in questions
+    runs: RunManager = agent.state["runs"]
+    waiting, running = runs.live(uuid.UUID(queued.json()["run_id"])), runs.live(uuid.UUID(holder))
+    assert waiting is not None
+    assert running is not None
+    with psycopg.connect(database_url, autocommit=True) as conn:  # the thread goes while the run waits
+        conn.execute("delete from threads where id = %s", (thread_id,))
+    running.cancel()
+    async with asyncio.timeout(10):
+        await waiting.done.wait()
+    assert waiting.error is not None
+    assert waiting.error["message"].endswith("Your message was not saved; send it again.")
 
 
 async def test_a_cancel_after_the_answer_does_not_cut_its_checkpoint_write_short(

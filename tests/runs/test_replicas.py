@@ -113,3 +113,49 @@ async def test_deleting_a_thread_through_another_replica_cancels_its_run(
     async with asyncio.timeout(10):
         await live.done.wait()
     assert (await holder.http.get(f"/threads/{thread_id}", headers=headers)).status_code == 404
+
+
+async def test_enqueue_through_another_replica_waits_for_the_run_in_flight(
+    replicas: tuple[InProcess, InProcess], user: tuple[Any, Headers], model_server: ScriptedOpenAI
+) -> None:
+    holder, other = replicas
+    _, headers = user
+    await upload_manual(holder, headers)
+    thread_id = await new_thread(holder.http, headers)
+    gate = threading.Event()
+    model_server.script.extend([
+        Reply(tool_calls=[("search_documents", {"query": "VACUUM", "k": 2})]),
+        Reply("VACUUM reclaims storage [1].", gate=gate),
+    ])  # fmt: skip
+    first, _ = await _start(holder, headers, thread_id)
+    body = run_body("And indexes?", multitask_strategy="enqueue")
+    queued = asyncio.create_task(other.http.post(f"/threads/{thread_id}/runs/wait", headers=headers, json=body))
+    async with asyncio.timeout(10):  # until the queued run waits for the first to end
+        while not _runs(other).signals.watched(uuid.UUID(first)):  # noqa: ASYNC110 (a test's probe)
+            await asyncio.sleep(0)  # yields to the request, served in this loop: no delay
+    gate.set()
+    final = (await queued).json()
+    questions = [m["content"] for m in final["messages"] if m["type"] == "human"]
+    assert questions == ["What does VACUUM do?", "And indexes?"]
+    assert final["messages"][3]["content"] == "VACUUM reclaims storage [1]."  # the first run's answer, whole
+    runs = (await other.http.get(f"/threads/{thread_id}/runs", headers=headers)).json()
+    assert [run["status"] for run in runs] == ["success", "success"]
+
+
+async def test_interrupt_through_another_replica_cancels_the_run_in_flight(
+    replicas: tuple[InProcess, InProcess], user: tuple[Any, Headers], model_server: ScriptedOpenAI
+) -> None:
+    holder, other = replicas
+    _, headers = user
+    thread_id = await new_thread(holder.http, headers)
+    model_server.script.append(Reply(failure="hang"))
+    first, live = await _start(holder, headers, thread_id)
+    await asyncio.to_thread(model_server.hanging.wait, 10)
+    body = run_body("And indexes?", multitask_strategy="interrupt")
+    response = await other.http.post(f"/threads/{thread_id}/runs/wait", headers=headers, json=body)
+    assert response.status_code == 200, response.text
+    assert live.done.is_set()
+    questions = [m["content"] for m in response.json()["messages"] if m["type"] == "human"]
+    assert questions == ["What does VACUUM do?", "And indexes?"]  # the interrupted run's question is kept
+    first_run = (await other.http.get(f"/threads/{thread_id}/runs/{first}", headers=headers)).json()
+    assert first_run["status"] == "interrupted"

@@ -4,7 +4,7 @@ Every function runs in a user transaction, so RLS limits it to the caller's thre
 user's thread is indistinguishable from a missing one.
 """
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any, Literal
 from uuid import UUID
 
@@ -111,6 +111,15 @@ async def acquire_thread(session: AsyncSession, *, thread_id: UUID, run_id: UUID
     seconds = lease.total_seconds()
     statement = select(func.public.acquire_thread_lease(thread_id, run_id, seconds))
     return bool((await session.exec(statement)).one())
+
+
+async def lease(session: AsyncSession, *, thread_id: UUID) -> tuple[UUID, datetime] | None:
+    """The run holding the caller's thread (RLS) and until when, if its lease has not lapsed."""
+    statement = select(col(Thread.lease_run_id), col(Thread.locked_until)).where(
+        col(Thread.id) == thread_id, col(Thread.locked_until) > func.now()
+    )
+    row = (await session.exec(statement)).one_or_none()
+    return None if row is None or row[0] is None or row[1] is None else (row[0], row[1])
 
 
 # Renewal and release are the service's bookkeeping: they run on its own login (users may

@@ -3,9 +3,10 @@
 A run holds its thread through a lease in the `threads` row (an atomic conditional update),
 so two runs never write one thread, across replicas too. The run renews the lease while it
 lives; a crashed replica's lease expires within LEASE_SECONDS, and its orphaned runs are
-marked failed by any replica's next sweep (`orphans`). A second run on a busy thread is rejected (`reject`, the default)
-or, with `enqueue` / `interrupt`, waits for (or cancels) the run in flight in this process.
-A cancel reaches a run of another process as a signal (`signals`).
+marked failed by any replica's next sweep (`orphans`). A second run on a busy thread is
+rejected (`reject`, the default) or, with `enqueue` / `interrupt`, waits for (or cancels)
+the run in flight, in this process or another: a cancel reaches another process's run as a
+signal, and the end of a run is announced to all (`signals`).
 
 The graph runs in a task of its own: a client that disconnects stops listening, not the
 run, and the answer still reaches the thread. Listeners get events through `LiveRun`.
@@ -131,6 +132,10 @@ class RunManager:
         )
         title = shorten(spec.question, TITLE_CHARS)
         admission = await runs_db.admit_run(session, run=run, title=title, lease=self._lease, queued=waits)
+        if admission == "busy" and spec.strategy != "reject":
+            # Another process's run holds the thread: wait in line behind it (`_wait_turn`).
+            waits, run.status = True, "pending"
+            admission = await runs_db.admit_run(session, run=run, title=title, lease=self._lease, queued=True)
         if admission == "not_found":
             raise NotFound("Thread or assistant not found.", code="thread_not_found")
         if admission == "busy":
@@ -262,7 +267,7 @@ class RunManager:
         live.publish("metadata", {"run_id": str(live.run_id), "attempt": 1})
         try:
             if live.queued:
-                await self._wait_turn(live)
+                await self._wait_turn(live, spec.strategy)
             async with asyncio.timeout(self._settings.run_timeout_seconds), self._holding(live):
                 await self._stream(live, spec, tokens, started)
             outcome = _Outcome("success")
@@ -306,15 +311,34 @@ class RunManager:
                 live.cancel()
                 return
 
-    async def _wait_turn(self, live: LiveRun) -> None:
+    async def _wait_turn(self, live: LiveRun, strategy: Strategy) -> None:
+        """Take the thread once the runs ahead of this one have ended: this process's first,
+        then whichever run holds its lease (another process's, with `interrupt` cancelled)."""
         for earlier in live.waits_for:  # all of them: a cancelled waiter ends before the run it waited for
             await earlier.done.wait()
         live.waits_for = []  # let the finished runs be collected
-        async with user_transaction(self._sessions, acting_as(live.user_id)) as session:
-            if not await threads_db.acquire_thread(
-                session, thread_id=live.thread_id, run_id=live.run_id, lease=self._lease
-            ):
-                raise Conflict(BUSY, code="thread_busy")
+        cancelled: set[UUID] = set()
+        waited_for: UUID | None = None
+        while True:
+            async with user_transaction(self._sessions, acting_as(live.user_id)) as session:
+                if await threads_db.acquire_thread(
+                    session, thread_id=live.thread_id, run_id=live.run_id, lease=self._lease
+                ):
+                    break
+                lease = await threads_db.lease(session, thread_id=live.thread_id)
+                if lease is None:  # not held, yet not taken: the thread is gone
+                    raise Conflict(BUSY, code="thread_busy")
+                holder, until = lease
+                if strategy == "interrupt" and holder not in cancelled:
+                    await self.cancel(session, holder)
+                    cancelled.add(holder)
+            if holder == waited_for:
+                # Its run has ended (or has no row) but its lease holds: a process that died
+                # before releasing it. The lease lapses by itself.
+                await asyncio.sleep(max(0.0, (until - datetime.now(UTC)).total_seconds()))
+            async for _ in self.until_finished(live.user_id, holder):
+                pass
+            waited_for = holder
         live.holds_lease = True
         async with self._service() as session:
             await runs_db.set_run_status(session, run_id=live.run_id, status="running")
