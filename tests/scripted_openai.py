@@ -70,7 +70,11 @@ class ScriptedOpenAI(LoopbackServer):
                     send_json(self, [vars(t) for t in owner.timings])
 
             def do_POST(self) -> None:
-                body = json.loads(self.rfile.read(int(self.headers["content-length"])))
+                raw = self.rfile.read(int(self.headers["content-length"]))
+                if not raw:  # the client went away mid-request (`make soak` kills the service)
+                    self.close_connection = True
+                    return
+                body = json.loads(raw)
                 with owner.lock:
                     owner.requests.append({"path": self.path, "auth": self.headers.get("authorization"), **body})
                 if self.path.endswith("/embeddings"):
