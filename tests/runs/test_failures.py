@@ -435,29 +435,38 @@ async def test_deleting_threads_with_runs_in_flight_holds_no_connection_while_th
             assert (await served.http.get(f"/threads/{thread_id}", headers=headers)).status_code == 404
 
 
-async def test_the_sweep_spares_a_queued_run_between_one_release_and_its_turn(
+async def test_the_sweep_spares_queued_runs_whose_process_is_waiting(
     agent: InProcess, user: tuple[Any, Headers], database_url: str
 ) -> None:
     user_id, headers = user
-    handing_over, abandoned = await new_thread(agent.http, headers), await new_thread(agent.http, headers)
-    waiting, stranded = uuid.uuid4(), uuid.uuid4()
+    handing_over, abandoned, dead_holder = [await new_thread(agent.http, headers) for _ in range(3)]
+    waiting, stranded, behind_the_dead = uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
     with psycopg.connect(database_url, autocommit=True) as conn:
         # Queued runs of another replica: one whose thread was released a moment ago (it is
-        # about to take it), one whose thread was released a minute ago and never taken.
-        for run_id, thread in ((waiting, handing_over), (stranded, abandoned)):
+        # about to take it); one whose thread was released a minute ago and never taken, and
+        # which its process stopped touching; one, still touched, waiting behind a run whose
+        # lease has just lapsed (its process died).
+        for run_id, thread in ((waiting, handing_over), (stranded, abandoned), (behind_the_dead, dead_holder)):
             insert_run(conn, run_id, thread, user_id, "pending")
         conn.execute(
             "update threads set status = 'idle', locked_until = null, updated_at = now() - interval '1 minute'"
             " where id = %s",
             (abandoned,),
         )
+        conn.execute("update runs set updated_at = now() - interval '1 minute' where id = %s", (stranded,))
+        conn.execute(
+            "update threads set status = 'busy', lease_run_id = %s, locked_until = now() - interval '1 second'"
+            " where id = %s",
+            (uuid.uuid4(), dead_holder),
+        )
 
     assert await agent.state["runs"].orphans.sweep() == 1
+    runs = ((waiting, handing_over), (stranded, abandoned), (behind_the_dead, dead_holder))
     statuses = {
         run_id: (await agent.http.get(f"/threads/{thread}/runs/{run_id}", headers=headers)).json()["status"]
-        for run_id, thread in ((waiting, handing_over), (stranded, abandoned))
+        for run_id, thread in runs
     }
-    assert statuses == {waiting: "pending", stranded: "error"}
+    assert statuses == {waiting: "pending", stranded: "error", behind_the_dead: "pending"}
 
 
 async def test_a_run_end_recorded_twice_counts_once(agent: InProcess, user: tuple[Any, Headers]) -> None:

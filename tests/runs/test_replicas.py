@@ -13,7 +13,7 @@ import pytest
 from docent.db.runs import SIGNALS_CHANNEL
 from docent.main import create_app
 from docent.retrieval.embeddings import Embedder
-from docent.runs import LiveRun, RunManager
+from docent.runs import LiveRun, RunManager, manager
 from docent.settings import Settings
 from tests.agent import new_thread, run_body, upload_manual
 from tests.conftest import InProcess, running
@@ -24,8 +24,10 @@ Headers = dict[str, str]
 
 @pytest.fixture
 async def replicas(
-    llm_settings: Callable[..., Settings], embedder: Embedder
+    llm_settings: Callable[..., Settings], embedder: Embedder, monkeypatch: pytest.MonkeyPatch
 ) -> AsyncIterator[tuple[InProcess, InProcess]]:
+    # Waiters re-read a run's row only after a minute: the tests see the `finished` signal at work.
+    monkeypatch.setattr(manager, "RECHECK_SECONDS", 60.0)
     async with (
         running(create_app(llm_settings(), embedder=embedder)) as first,
         running(create_app(llm_settings(), embedder=embedder)) as second,
@@ -65,7 +67,8 @@ async def test_a_run_is_cancelled_through_another_replica(
 
     with psycopg.connect(database_url, autocommit=True) as conn:  # noise on the channel is ignored
         conn.execute("select pg_notify(%s, 'nonsense'), pg_notify(%s, 'cancel:not-a-uuid')", (SIGNALS_CHANNEL,) * 2)
-    cancel = await other.http.post(f"/threads/{thread_id}/runs/{run_id}/cancel?wait=1", headers=headers)
+    async with asyncio.timeout(10):
+        cancel = await other.http.post(f"/threads/{thread_id}/runs/{run_id}/cancel?wait=1", headers=headers)
     assert cancel.status_code == 200, cancel.text
     assert [m["content"] for m in cancel.json()["messages"]] == ["What does VACUUM do?"]
     assert live.done.is_set()
@@ -94,7 +97,8 @@ async def test_joining_another_replicas_run_waits_for_its_answer(
             await asyncio.sleep(0)  # yields to the join's request, served in this loop: no delay
     assert not join.done()
     gate.set()
-    joined = await join
+    async with asyncio.timeout(10):
+        joined = await join
     assert joined.status_code == 200
     assert joined.json()["messages"][-1]["content"] == "VACUUM reclaims storage [1]."
 
@@ -108,7 +112,8 @@ async def test_deleting_a_thread_through_another_replica_cancels_its_run(
     model_server.script.append(Reply(failure="hang"))
     _, live = await _start(holder, headers, thread_id)
     await asyncio.to_thread(model_server.hanging.wait, 10)
-    deleted = await other.http.delete(f"/threads/{thread_id}", headers=headers)
+    async with asyncio.timeout(10):
+        deleted = await other.http.delete(f"/threads/{thread_id}", headers=headers)
     assert deleted.status_code == 204
     async with asyncio.timeout(10):
         await live.done.wait()
@@ -134,7 +139,8 @@ async def test_enqueue_through_another_replica_waits_for_the_run_in_flight(
         while not _runs(other).signals.watched(uuid.UUID(first)):  # noqa: ASYNC110 (a test's probe)
             await asyncio.sleep(0)  # yields to the request, served in this loop: no delay
     gate.set()
-    final = (await queued).json()
+    async with asyncio.timeout(10):
+        final = (await queued).json()
     questions = [m["content"] for m in final["messages"] if m["type"] == "human"]
     assert questions == ["What does VACUUM do?", "And indexes?"]
     assert final["messages"][3]["content"] == "VACUUM reclaims storage [1]."  # the first run's answer, whole
@@ -152,7 +158,8 @@ async def test_interrupt_through_another_replica_cancels_the_run_in_flight(
     first, live = await _start(holder, headers, thread_id)
     await asyncio.to_thread(model_server.hanging.wait, 10)
     body = run_body("And indexes?", multitask_strategy="interrupt")
-    response = await other.http.post(f"/threads/{thread_id}/runs/wait", headers=headers, json=body)
+    async with asyncio.timeout(10):
+        response = await other.http.post(f"/threads/{thread_id}/runs/wait", headers=headers, json=body)
     assert response.status_code == 200, response.text
     assert live.done.is_set()
     questions = [m["content"] for m in response.json()["messages"] if m["type"] == "human"]

@@ -12,7 +12,7 @@ from docent.db import documents, profiles, runs, threads
 from docent.db.checkpoints import storage_errors
 from docent.db.models import Profile
 from docent.db.session import user_transaction
-from docent.errors import NotFound
+from docent.errors import Conflict, NotFound
 
 router = APIRouter(tags=["me"])
 
@@ -85,6 +85,8 @@ async def erase_my_data(principal: CurrentPrincipal, sessions: Sessions, graph: 
     # needs one to record its end) or locks the rows a finishing run updates.
     await manager.cancel_runs(principal.user_id)
     async with user_transaction(sessions, principal) as session:
+        if await runs.held_run_ids(session):  # another replica's run that has not ended yet
+            raise Conflict("A run is still in flight; try again in a moment.", code="thread_busy")
         owned = await threads.thread_ids(session)
         await threads.delete_all_threads(session)
         with storage_errors():

@@ -2,6 +2,7 @@
 list, get, cancel, join, and feedback on a run."""
 
 import asyncio
+import logging
 from collections.abc import AsyncIterator
 from typing import Annotated, Any, cast
 from uuid import UUID, uuid4
@@ -29,6 +30,7 @@ from docent.runs.live import Event
 from docent.runs.manager import DEFAULT_DURABILITY, RunManager, Strategy
 from docent.settings import Settings
 
+logger = logging.getLogger(__name__)
 router = APIRouter(tags=["runs"])
 
 
@@ -185,15 +187,16 @@ async def cancel_run(
         raise NotFound("No matching runs to cancel: the run does not exist or has finished.", code="run_not_found")
     if action == "rollback":
         raise InvalidContent("action 'rollback' is not supported; use interrupt", code="unsupported")
-    live = await runs.cancel(session, run_id)  # another replica's run: signalled as this transaction commits
+    # Another replica's run is signalled as this transaction commits.
+    live = await runs.cancel(session, run_id, user_id=principal.user_id)
     if not wait:
         return Response(status_code=202)
     # Waited for in the body, after the request's transaction has committed: the wait holds
     # no pooled connection, which the run needs to record its end.
-    return StreamingResponse(
-        _final(runs, graph, sessions, live=live, user_id=principal.user_id, thread_id=thread_id, run_id=run_id),
-        media_type="application/json",
+    final = _final(
+        runs, graph, sessions, live=live, user_id=principal.user_id, thread_id=thread_id, run_id=run_id, cancelling=True
     )
+    return StreamingResponse(final, media_type="application/json")
 
 
 @router.get("/threads/{thread_id}/runs/{run_id}/join")
@@ -226,6 +229,7 @@ async def _final(
     user_id: UUID,
     thread_id: UUID,
     run_id: UUID,
+    cancelling: bool = False,
 ) -> AsyncIterator[bytes]:
     """Newlines while the run works (JSON ignores them), then its final values or `__error__`:
     from the run itself in this process, else from its row and thread once it has ended."""
@@ -233,11 +237,22 @@ async def _final(
         async for part in sse.final_json(live, live.listen()):
             yield part
         return
-    async for _ in runs.until_finished(user_id, run_id):
-        yield b"\n"
-    async with user_transaction(sessions, acting_as(user_id)) as session:
-        run = await runs_db.get_run(session, thread_id=thread_id, run_id=run_id)
-    yield await _ended(graph, run, thread_id)
+    try:
+        async for _ in runs.until_finished(user_id, run_id, cancelling=cancelling):
+            yield b"\n"
+        async with user_transaction(sessions, acting_as(user_id)) as session:
+            run = await runs_db.get_run(session, thread_id=thread_id, run_id=run_id)
+        if run is None:
+            error = {"error": "run_not_found", "message": "The run's thread was deleted."}
+            yield sse.dumps({"__error__": error}).encode()
+            return
+        ended = await _ended(graph, run, thread_id)
+    except Exception:  # the body has begun (status 200): the failure must be said in it
+        logger.warning("run_outcome_unread", extra={"run_id": str(run_id)}, exc_info=True)
+        error = {"error": "database_unavailable", "message": "The run's outcome could not be read; try again."}
+        yield sse.dumps({"__error__": error}).encode()
+        return
+    yield ended
 
 
 async def _ended(graph: Graph, run: Run | None, thread_id: UUID) -> bytes:

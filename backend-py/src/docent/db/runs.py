@@ -27,7 +27,9 @@ _ADMIT = text(
 # sent as the transaction commits.
 SIGNALS_CHANNEL = "docent_runs"
 RunSignal = Literal["cancel", "finished"]
-_SIGNAL = text("select pg_notify(:channel, :signal || ':' || cast(:run as text))")
+# Under the caller's RLS, only a run of theirs can be signalled.
+_SIGNAL = text("select pg_notify(:channel, :signal || ':' || cast(r.id as text)) from public.runs r where r.id = :run")
+_ANNOUNCE_ENDS = text("select pg_notify(:channel, 'finished:' || run) from unnest(cast(:runs as text[])) as run")
 # The end is announced in the same round trip.
 _FINISH = text(
     "select public.finish_run(:run, :status, :error, :input_tokens, :output_tokens, :day, :thread_status),"
@@ -126,8 +128,22 @@ async def held_run_ids(session: AsyncSession, *, thread_id: UUID | None = None) 
     return list((await session.exec(statement)).all())
 
 
-async def set_run_status(session: AsyncSession, *, run_id: UUID, status: RunStatus) -> None:
-    await session.exec(update(Run).where(col(Run.id) == run_id).values(status=status, updated_at=func.now()))
+async def start_queued_run(session: AsyncSession, *, run_id: UUID) -> bool:
+    """Mark a queued run running; False if it is no longer pending (a sweep failed it)."""
+    statement = (
+        update(Run)
+        .where(col(Run.id) == run_id, col(Run.status) == "pending")
+        .values(status="running", updated_at=func.now())
+        .returning(col(Run.id))
+    )
+    return (await session.exec(statement)).one_or_none() is not None
+
+
+async def touch_pending_run(session: AsyncSession, *, run_id: UUID) -> None:
+    """Show the sweep that a queued run's process is alive and waiting."""
+    await session.exec(
+        update(Run).where(col(Run.id) == run_id, col(Run.status) == "pending").values(updated_at=func.now())
+    )
 
 
 async def start_run_slot(session: AsyncSession, *, user_id: UUID, window: timedelta, limit: int) -> datetime | None:
@@ -215,6 +231,8 @@ async def fail_orphaned_runs(
             col(Run.status).in_(["pending", "running"]),
             col(Run.id).not_in(list(alive)),
             or_(col(Run.thread_id).in_(lapsed), and_(col(Run.status) == "running", superseded)),
+            # A queued run's process touches it while it waits (`touch_pending_run`).
+            or_(col(Run.status) == "running", col(Run.updated_at) < func.now() - lease),
         )
         .values(status="error", error=message, updated_at=func.now())
         .returning(col(Run.id))
@@ -226,6 +244,10 @@ async def fail_orphaned_runs(
         .values(status="error", locked_until=None, lease_run_id=None)
     )
     await session.exec(release)
+    if orphans:  # for whoever waits for them, on any replica
+        await (await session.connection()).execute(
+            _ANNOUNCE_ENDS, {"channel": SIGNALS_CHANNEL, "runs": [str(run_id) for run_id in orphans]}
+        )
     return len(orphans)
 
 

@@ -4,11 +4,12 @@ Every function runs in a user transaction, so RLS limits it to the caller's thre
 user's thread is indistinguishable from a missing one.
 """
 
-from datetime import datetime, timedelta
+from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any, Literal
 from uuid import UUID
 
-from sqlalchemy import func
+from sqlalchemy import func, text
 from sqlalchemy.dialects.postgresql import insert
 from sqlmodel import col, delete, select, update
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -113,13 +114,23 @@ async def acquire_thread(session: AsyncSession, *, thread_id: UUID, run_id: UUID
     return bool((await session.exec(statement)).one())
 
 
-async def lease(session: AsyncSession, *, thread_id: UUID) -> tuple[UUID, datetime] | None:
-    """The run holding the caller's thread (RLS) and until when, if its lease has not lapsed."""
-    statement = select(col(Thread.lease_run_id), col(Thread.locked_until)).where(
-        col(Thread.id) == thread_id, col(Thread.locked_until) > func.now()
-    )
-    row = (await session.exec(statement)).one_or_none()
-    return None if row is None or row[0] is None or row[1] is None else (row[0], row[1])
+@dataclass(frozen=True)
+class Lease:
+    holder: UUID | None  # the run holding the thread, if it is one of the caller's (RLS)
+    seconds_left: float  # until the lease lapses (by the database's clock); 0 if not held
+
+
+_LEASE = text(
+    "select case when t.locked_until > now() then r.id end as holder,"
+    " coalesce(greatest(extract(epoch from t.locked_until - now()), 0), 0) as seconds_left"
+    " from public.threads t left join public.runs r on r.id = t.lease_run_id where t.id = :thread"
+)
+
+
+async def lease(session: AsyncSession, *, thread_id: UUID) -> Lease | None:
+    """Who holds the caller's thread and for how long; None if the thread is gone."""
+    row = (await (await session.connection()).execute(_LEASE, {"thread": thread_id})).one_or_none()
+    return None if row is None else Lease(holder=row.holder, seconds_left=float(row.seconds_left))
 
 
 # Renewal and release are the service's bookkeeping: they run on its own login (users may

@@ -15,6 +15,7 @@ the schema stays the same. Each model has a distinct `name`, stored on every chu
 import asyncio
 import importlib.util
 import logging
+import math
 from collections.abc import Callable
 from pathlib import Path
 from typing import cast
@@ -95,10 +96,11 @@ def integer_products(path: Path) -> bytes:
     model = onnx.load(path)
     graph = model.graph
     made_by = {output: node for node in graph.node for output in node.output}
-    int8_weights = {weight.name for weight in graph.initializer if weight.data_type == onnx.TensorProto.INT8}
+    int8_weights = {weight.name: weight for weight in graph.initializer if weight.data_type == onnx.TensorProto.INT8}
+    scales = {scale.name: scale for scale in graph.initializer if scale.data_type == onnx.TensorProto.FLOAT}
     nodes, rewritten = [], 0
     for node in graph.node:
-        inputs = _int8_weight_product(node, made_by, int8_weights)
+        inputs = _int8_weight_product(node, made_by, int8_weights, scales)
         if inputs is None:
             nodes.append(node)
             continue
@@ -109,6 +111,8 @@ def integer_products(path: Path) -> bytes:
         rewritten += 1
     if not rewritten:
         raise RuntimeError(f"{path} has no int8 matrix products to rewrite: not the expected model")
+    if any(opset.domain == "com.microsoft" for opset in model.opset_import):
+        raise RuntimeError(f"{path} already uses onnxruntime's own operators: not the expected model")
     del graph.node[:]
     graph.node.extend(_used(nodes, {output.name for output in graph.output}))
     model.opset_import.append(onnx.helper.make_opsetid("com.microsoft", 1))
@@ -116,12 +120,19 @@ def integer_products(path: Path) -> bytes:
 
 
 def _int8_weight_product(
-    node: onnx.NodeProto, made_by: dict[str, onnx.NodeProto], int8_weights: set[str]
+    node: onnx.NodeProto,
+    made_by: dict[str, onnx.NodeProto],
+    int8_weights: dict[str, onnx.TensorProto],
+    scales: dict[str, onnx.TensorProto],
 ) -> list[str] | None:
     """`[x, weight, scale]` if `node` is `MatMul(x, Cast(int8 weight) * scale)`."""
     scaled = made_by.get(node.input[1]) if node.op_type == "MatMul" else None
     widened = made_by.get(scaled.input[0]) if scaled is not None and scaled.op_type == "Mul" else None
     if scaled is None or widened is None or widened.op_type != "Cast" or widened.input[0] not in int8_weights:
+        return None
+    weight, scale = int8_weights[widened.input[0]], scales.get(scaled.input[1])
+    # DynamicQuantizeMatMul takes one scale per output column (or one for all), nothing else.
+    if scale is None or len(weight.dims) != 2 or math.prod(scale.dims) not in {1, weight.dims[1]}:
         return None
     return [node.input[0], widened.input[0], scaled.input[1]]
 

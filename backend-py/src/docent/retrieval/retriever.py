@@ -71,3 +71,5 @@ def _awaited_or_cancelled(embedding: asyncio.Future[list[float]] | None) -> Iter
     finally:
         if embedding is not None and not embedding.done():
             embedding.cancel()
+        elif embedding is not None and not embedding.cancelled():
+            embedding.exception()  # retrieved: the search's own error is the one raised

@@ -18,7 +18,6 @@ class LiveRun:
     task: "asyncio.Task[None] | None" = None
     values: dict[str, Any] | None = None  # the latest full state
     error: dict[str, str] | None = None
-    holds_lease: bool = False  # this run, not the one it waits for, holds the thread
     cancelled: bool = False
     finishing: bool = False  # recording its outcome: cancelling now would lose that
     done: asyncio.Event = field(default_factory=asyncio.Event)

@@ -142,7 +142,6 @@ class RunManager:
             raise Conflict(BUSY, code="thread_busy")
         await self._check_limits(session, user_id)  # a 429 rolls the admission back with the transaction
         live = LiveRun(run_id=run.id, thread_id=run.thread_id, user_id=user_id, queued=waits)
-        live.holds_lease = not waits
         return run, live
 
     def launch(self, live: LiveRun, spec: RunSpec) -> None:
@@ -158,29 +157,34 @@ class RunManager:
     def live(self, run_id: UUID) -> LiveRun | None:
         return self._by_run.get(run_id)
 
-    async def cancel(self, session: AsyncSession, run_id: UUID) -> LiveRun | None:
-        """Cancel an unfinished run: here if this process holds it (returned), else by a
-        signal to the replica that does, sent as `session`'s transaction commits."""
+    async def cancel(self, session: AsyncSession, run_id: UUID, *, user_id: UUID) -> LiveRun | None:
+        """Cancel `user_id`'s unfinished run: here if this process holds it (returned), else by
+        a signal to the replica that does, sent as `session` (theirs: RLS) commits."""
         live = self._by_run.get(run_id)
-        if live is not None:
+        if live is not None and live.user_id == user_id:
             live.cancel()
-        else:
-            await runs_db.signal_run(session, run_id=run_id, signal="cancel")
-        return live
+            return live
+        await runs_db.signal_run(session, run_id=run_id, signal="cancel")
+        return None
 
     def _cancel_here(self, run_id: UUID) -> None:
         live = self._by_run.get(run_id)
         if live is not None:
             live.cancel()
 
-    async def until_finished(self, user_id: UUID, run_id: UUID) -> AsyncIterator[None]:
-        """Wait for a run of another process to end, yielding every RECHECK_SECONDS meanwhile
-        (time for a keep-alive). Holds no connection while it waits; ends at once if the run
-        has ended or is gone. An orphaned run ends when a sweep marks it failed."""
+    async def until_finished(self, user_id: UUID, run_id: UUID, *, cancelling: bool = False) -> AsyncIterator[None]:
+        """Wait for a run of `user_id`'s to end, yielding every RECHECK_SECONDS meanwhile (time
+        for a keep-alive). Holds no connection while it waits; ends at once if the run has
+        ended or is gone. An orphaned run ends when a sweep marks it failed. `cancelling`
+        sends the cancel again at each re-read, in case its process missed it."""
         with self.signals.watching(run_id) as finished:
+            first = True
             while True:
                 async with user_transaction(self._sessions, acting_as(user_id)) as session:
                     status = await runs_db.run_status(session, run_id=run_id)
+                    if cancelling and not first and status not in runs_db.FINISHED:
+                        await runs_db.signal_run(session, run_id=run_id, signal="cancel")
+                first = False
                 if status is None or status in runs_db.FINISHED:
                     return
                 with suppress(TimeoutError):
@@ -229,7 +233,6 @@ class RunManager:
         """Let the runs in flight finish for up to `grace` seconds, then cancel the rest; wait
         until each has recorded its outcome."""
         await self.orphans.stop()
-        await self.signals.stop()
         tasks = [live.task for live in self._by_run.values() if live.task is not None]
         if tasks and grace > 0:
             await asyncio.wait(tasks, timeout=grace)
@@ -237,6 +240,7 @@ class RunManager:
         for live in runs:
             live.cancel()
         await asyncio.gather(*(live.task for live in runs if live.task is not None), return_exceptions=True)
+        await self.signals.stop()  # last: another replica's cancel still reaches runs in their grace
 
     async def _check_limits(self, session: AsyncSession, user_id: UUID) -> None:
         settings = self._settings
@@ -326,22 +330,28 @@ class RunManager:
                 ):
                     break
                 lease = await threads_db.lease(session, thread_id=live.thread_id)
-                if lease is None:  # not held, yet not taken: the thread is gone
-                    raise Conflict(BUSY, code="thread_busy")
-                holder, until = lease
-                if strategy == "interrupt" and holder not in cancelled:
-                    await self.cancel(session, holder)
-                    cancelled.add(holder)
-            if holder == waited_for:
-                # Its run has ended (or has no row) but its lease holds: a process that died
-                # before releasing it. The lease lapses by itself.
-                await asyncio.sleep(max(0.0, (until - datetime.now(UTC)).total_seconds()))
-            async for _ in self.until_finished(live.user_id, holder):
-                pass
-            waited_for = holder
-        live.holds_lease = True
+                if lease is None:
+                    raise NotFound("The thread was deleted while the run waited for it.", code="thread_not_found")
+                if lease.holder is not None and strategy == "interrupt" and lease.holder not in cancelled:
+                    await self.cancel(session, lease.holder, user_id=live.user_id)
+                    cancelled.add(lease.holder)
+            await self._touch(live)
+            if lease.holder is None or lease.holder == waited_for:
+                # Held by nothing that will release it (a run whose process died, or one not
+                # the caller's), or just released: the lease lapses by itself within this.
+                await asyncio.sleep(max(lease.seconds_left, 0.1))  # the rest of a lease, not a poll
+                continue
+            cancelling = lease.holder in cancelled
+            async for _ in self.until_finished(live.user_id, lease.holder, cancelling=cancelling):
+                await self._touch(live)
+            waited_for = lease.holder
         async with self._service() as session:
-            await runs_db.set_run_status(session, run_id=live.run_id, status="running")
+            if not await runs_db.start_queued_run(session, run_id=live.run_id):
+                raise Conflict(BUSY, code="thread_busy")  # a sweep took it for dead meanwhile
+
+    async def _touch(self, live: LiveRun) -> None:
+        async with self._service() as session:
+            await runs_db.touch_pending_run(session, run_id=live.run_id)
 
     async def _stream(self, live: LiveRun, spec: RunSpec, tokens: list[int], started: float) -> None:
         requested = {_GRAPH_MODES[mode] for mode in spec.stream_modes}
@@ -415,9 +425,9 @@ class RunManager:
         self._forget(live)
 
     async def _record(self, live: LiveRun, outcome: _Outcome, tokens: list[int]) -> None:
-        release: ThreadStatus | None = None
-        if live.holds_lease:
-            release = "error" if outcome.status in {"error", "timeout"} else "idle"
+        # Released only if this run holds the thread (`finish_run` checks): a queued run may
+        # have taken it just as a cancel landed.
+        release: ThreadStatus = "error" if outcome.status in {"error", "timeout"} else "idle"
         async with self._service() as session:
             await runs_db.finish_run(
                 session,

@@ -20,6 +20,7 @@ from contextlib import contextmanager, suppress
 from uuid import UUID
 
 import psycopg
+from psycopg.conninfo import make_conninfo
 
 from docent.db.runs import SIGNALS_CHANNEL
 
@@ -28,13 +29,15 @@ logger = logging.getLogger(__name__)
 RECHECK_SECONDS = 10.0  # a waiter's re-read of the run's row; the listener's liveness check
 RECONNECT_SECONDS = 1.0
 STARTUP_SECONDS = 2.0
+# A connection that silently died (a network partition) is noticed by the operating system.
+_KEEPALIVES = {"keepalives": 1, "keepalives_idle": 30, "keepalives_interval": 10, "keepalives_count": 3}
 
 
 class RunSignals:
     """This process's listener: cancels go to `on_cancel`, ends to whoever is `watching`."""
 
     def __init__(self, conninfo: str, *, on_cancel: Callable[[UUID], None]) -> None:
-        self._conninfo = conninfo
+        self._conninfo = make_conninfo(conninfo, **_KEEPALIVES)
         self._on_cancel = on_cancel
         self._watchers: defaultdict[UUID, set[asyncio.Event]] = defaultdict(set)
         self._task: asyncio.Task[None] | None = None
@@ -68,20 +71,26 @@ class RunSignals:
                 del self._watchers[run_id]
 
     async def _listen(self) -> None:
+        delay = RECONNECT_SECONDS
         while True:
             try:
                 async with await psycopg.AsyncConnection.connect(self._conninfo, autocommit=True) as conn:
                     await conn.execute(f"listen {SIGNALS_CHANNEL}")
                     self.listening.set()
+                    delay = RECONNECT_SECONDS
+                    logger.info("run_signals_listening")
                     while True:
                         async for notification in conn.notifies(timeout=RECHECK_SECONDS):
                             self._dispatch(notification.payload)
-                        await conn.execute("select 1")  # quiet for a while: is the connection still there?
-            except (psycopg.Error, OSError) as error:
-                logger.warning("run_signals_reconnecting", extra={"error": type(error).__name__})
+                        async with asyncio.timeout(RECHECK_SECONDS):  # quiet a while: still there?
+                            await conn.execute("select 1")
+            except Exception as error:  # any failure: reconnect; the waiters re-read meanwhile
+                if self.listening.is_set() or delay == RECONNECT_SECONDS:
+                    logger.warning("run_signals_reconnecting", extra={"error": type(error).__name__})
             finally:
                 self.listening.clear()
-            await asyncio.sleep(RECONNECT_SECONDS)  # a retry delay while the database is away
+            await asyncio.sleep(delay)  # a retry delay while the database is away
+            delay = min(delay * 2, RECHECK_SECONDS)
 
     def _dispatch(self, payload: str) -> None:
         signal, _, run = payload.partition(":")
