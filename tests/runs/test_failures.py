@@ -469,6 +469,22 @@ async def test_the_sweep_spares_queued_runs_whose_process_is_waiting(
     assert statuses == {waiting: "pending", stranded: "error", behind_the_dead: "pending"}
 
 
+async def test_each_sweep_shows_this_processs_queued_runs_alive(
+    agent: InProcess, user: tuple[Any, Headers], model_server: ScriptedOpenAI, database_url: str
+) -> None:
+    _, headers = user
+    thread_id = await new_thread(agent.http, headers)
+    holder = await _start_hanging_run(agent, headers, model_server, thread_id)
+    body = run_body("Queued question?", multitask_strategy="enqueue")
+    queued = (await agent.http.post(f"/threads/{thread_id}/runs", headers=headers, json=body)).json()["run_id"]
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        conn.execute("update runs set updated_at = now() - interval '1 minute' where id = %s", (queued,))
+        await agent.state["runs"].orphans.sweep()
+        row = conn.execute("select updated_at > now() - interval '10 seconds' from runs where id = %s", (queued,))
+        assert row.fetchone() == (True,)  # other replicas' sweeps will leave it alone
+    await agent.http.post(f"/threads/{thread_id}/runs/{holder}/cancel?wait=1", headers=headers)
+
+
 async def test_a_run_end_recorded_twice_counts_once(agent: InProcess, user: tuple[Any, Headers]) -> None:
     _, headers = user
     thread_id = await new_thread(agent.http, headers)

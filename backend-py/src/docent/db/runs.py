@@ -139,11 +139,14 @@ async def start_queued_run(session: AsyncSession, *, run_id: UUID) -> bool:
     return (await session.exec(statement)).one_or_none() is not None
 
 
-async def touch_pending_run(session: AsyncSession, *, run_id: UUID) -> None:
-    """Show the sweep that a queued run's process is alive and waiting."""
-    await session.exec(
-        update(Run).where(col(Run.id) == run_id, col(Run.status) == "pending").values(updated_at=func.now())
-    )
+async def touch_pending_runs(session: AsyncSession, *, run_ids: Sequence[UUID]) -> None:
+    """Show the other replicas' sweeps that these queued runs' process is alive (every sweep)."""
+    if run_ids:
+        await session.exec(
+            update(Run)
+            .where(col(Run.id).in_(list(run_ids)), col(Run.status) == "pending")
+            .values(updated_at=func.now())
+        )
 
 
 async def start_run_slot(session: AsyncSession, *, user_id: UUID, window: timedelta, limit: int) -> datetime | None:
@@ -231,7 +234,7 @@ async def fail_orphaned_runs(
             col(Run.status).in_(["pending", "running"]),
             col(Run.id).not_in(list(alive)),
             or_(col(Run.thread_id).in_(lapsed), and_(col(Run.status) == "running", superseded)),
-            # A queued run's process touches it while it waits (`touch_pending_run`).
+            # A queued run's process touches it at each of its own sweeps (`touch_pending_runs`).
             or_(col(Run.status) == "running", col(Run.updated_at) < func.now() - lease),
         )
         .values(status="error", error=message, updated_at=func.now())

@@ -137,6 +137,16 @@ async def lease(session: AsyncSession, *, thread_id: UUID) -> Lease | None:
 # not write a thread's status or lease), and name the run explicitly.
 
 
+async def release_lease(session: AsyncSession, *, thread_id: UUID, run_id: UUID) -> None:
+    """Free the thread if `run_id` holds it (runs release through `finish_run`; this is for a
+    queued run that took the thread but may not run)."""
+    await session.exec(
+        update(Thread)
+        .where(col(Thread.id) == thread_id, col(Thread.lease_run_id) == run_id)
+        .values(status="idle", locked_until=None, lease_run_id=None)
+    )
+
+
 async def renew_lease(session: AsyncSession, *, thread_id: UUID, run_id: UUID, lease: timedelta) -> bool:
     """Extend the run's lease; False when the run no longer holds it."""
     statement = (

@@ -335,23 +335,21 @@ class RunManager:
                 if lease.holder is not None and strategy == "interrupt" and lease.holder not in cancelled:
                     await self.cancel(session, lease.holder, user_id=live.user_id)
                     cancelled.add(lease.holder)
-            await self._touch(live)
             if lease.holder is None or lease.holder == waited_for:
                 # Held by nothing that will release it (a run whose process died, or one not
                 # the caller's), or just released: the lease lapses by itself within this.
-                await asyncio.sleep(max(lease.seconds_left, 0.1))  # the rest of a lease, not a poll
+                await asyncio.sleep(min(max(lease.seconds_left, 0.1), RECHECK_SECONDS))  # a lease's rest
                 continue
             cancelling = lease.holder in cancelled
             async for _ in self.until_finished(live.user_id, lease.holder, cancelling=cancelling):
-                await self._touch(live)
+                pass
             waited_for = lease.holder
         async with self._service() as session:
-            if not await runs_db.start_queued_run(session, run_id=live.run_id):
-                raise Conflict(BUSY, code="thread_busy")  # a sweep took it for dead meanwhile
-
-    async def _touch(self, live: LiveRun) -> None:
-        async with self._service() as session:
-            await runs_db.touch_pending_run(session, run_id=live.run_id)
+            started = await runs_db.start_queued_run(session, run_id=live.run_id)
+            if not started:  # a sweep took it for dead meanwhile: give the thread back
+                await threads_db.release_lease(session, thread_id=live.thread_id, run_id=live.run_id)
+        if not started:
+            raise Conflict(BUSY, code="thread_busy")
 
     async def _stream(self, live: LiveRun, spec: RunSpec, tokens: list[int], started: float) -> None:
         requested = {_GRAPH_MODES[mode] for mode in spec.stream_modes}

@@ -50,9 +50,10 @@ class OrphanedRuns:
         """Mark failed the runs no process will finish; how many. Nothing while the database is away."""
         try:
             async with service_transaction(self._sessions) as session:
-                orphans = await runs_db.fail_orphaned_runs(
-                    session, message=ORPHANED, lease=self._lease, alive=self._alive()
-                )
+                alive = self._alive()
+                # This process's queued runs are alive too: say so to the other replicas' sweeps.
+                await runs_db.touch_pending_runs(session, run_ids=alive)
+                orphans = await runs_db.fail_orphaned_runs(session, message=ORPHANED, lease=self._lease, alive=alive)
                 if prune:
                     await runs_db.prune_run_starts(session, older_than=timedelta(days=1))
         except SQLAlchemyError as error:

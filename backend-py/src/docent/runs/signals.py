@@ -30,7 +30,13 @@ RECHECK_SECONDS = 10.0  # a waiter's re-read of the run's row; the listener's li
 RECONNECT_SECONDS = 1.0
 STARTUP_SECONDS = 2.0
 # A connection that silently died (a network partition) is noticed by the operating system.
-_KEEPALIVES = {"keepalives": 1, "keepalives_idle": 30, "keepalives_interval": 10, "keepalives_count": 3}
+_KEEPALIVES = {
+    "keepalives": 1,
+    "keepalives_idle": 30,
+    "keepalives_interval": 10,
+    "keepalives_count": 3,
+    "connect_timeout": 10,
+}
 
 
 class RunSignals:
