@@ -166,3 +166,33 @@ async def test_interrupt_through_another_replica_cancels_the_run_in_flight(
     assert questions == ["What does VACUUM do?", "And indexes?"]  # the interrupted run's question is kept
     first_run = (await other.http.get(f"/threads/{thread_id}/runs/{first}", headers=headers)).json()
     assert first_run["status"] == "interrupted"
+
+
+async def test_a_replica_listens_again_after_losing_its_connection(
+    replicas: tuple[InProcess, InProcess],
+    user: tuple[Any, Headers],
+    model_server: ScriptedOpenAI,
+    database_url: str,
+) -> None:
+    holder, other = replicas
+    _, headers = user
+    listening = _runs(holder).signals.listening
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        killed = conn.execute(
+            "select count(pg_terminate_backend(pid)) from pg_stat_activity where application_name = %s",
+            ("docent-run-signals",),
+        ).fetchone()
+    assert killed == (2,)  # one listener per replica
+    async with asyncio.timeout(10):
+        while listening.is_set():  # noqa: ASYNC110 (a test's probe)
+            await asyncio.sleep(0)  # until the listener notices; no delay
+        await listening.wait()  # and has connected again
+
+    thread_id = await new_thread(holder.http, headers)
+    model_server.script.append(Reply(failure="hang"))
+    run_id, live = await _start(holder, headers, thread_id)
+    await asyncio.to_thread(model_server.hanging.wait, 10)
+    async with asyncio.timeout(10):
+        cancel = await other.http.post(f"/threads/{thread_id}/runs/{run_id}/cancel?wait=1", headers=headers)
+    assert cancel.status_code == 200
+    assert live.done.is_set()

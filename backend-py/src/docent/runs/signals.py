@@ -29,8 +29,10 @@ logger = logging.getLogger(__name__)
 RECHECK_SECONDS = 10.0  # a waiter's re-read of the run's row; the listener's liveness check
 RECONNECT_SECONDS = 1.0
 STARTUP_SECONDS = 2.0
-# A connection that silently died (a network partition) is noticed by the operating system.
-_KEEPALIVES = {
+# Named for pg_stat_activity; a connection that silently died (a network partition) is
+# noticed by the operating system.
+_CONNECTION: dict[str, str | int] = {
+    "application_name": "docent-run-signals",
     "keepalives": 1,
     "keepalives_idle": 30,
     "keepalives_interval": 10,
@@ -43,7 +45,7 @@ class RunSignals:
     """This process's listener: cancels go to `on_cancel`, ends to whoever is `watching`."""
 
     def __init__(self, conninfo: str, *, on_cancel: Callable[[UUID], None]) -> None:
-        self._conninfo = make_conninfo(conninfo, **_KEEPALIVES)
+        self._conninfo = make_conninfo(conninfo, **_CONNECTION)
         self._on_cancel = on_cancel
         self._watchers: defaultdict[UUID, set[asyncio.Event]] = defaultdict(set)
         self._task: asyncio.Task[None] | None = None
