@@ -162,6 +162,27 @@ def test_stop_ends_the_answer_and_the_question_is_kept(
     expect(page.locator(".answer .text")).to_have_text("I could not find this in your documents.")
 
 
+def test_leaving_a_conversation_mid_answer_leaves_the_answer_to_finish(
+    open_session: Callable[[], Session], model: ScriptedOpenAI
+) -> None:
+    hedy = open_session()
+    page = hedy.page
+    hedy.sign_in(new_email("hedy"))
+    gate = threading.Event()
+    model.script.append(Reply("VACUUM reclaims storage occupied by dead tuples.", gate=gate))
+    _ask(page, "What does VACUUM do?")
+    expect(page.locator(".answer .text")).to_have_text("VACUUM ")
+    expect(page.get_by_role("button", name="Stop")).to_be_visible()
+
+    page.get_by_role("button", name="New conversation").click()
+    expect(page.get_by_role("button", name="Stop")).to_be_hidden()  # Stop is for the answer on screen
+    expect(page.get_by_role("button", name="Ask")).to_be_disabled()  # until the answer left behind ends
+    gate.set()
+    expect(page.get_by_role("button", name="Ask")).to_be_enabled()
+    page.get_by_role("button", name=OPEN_VACUUM).click()
+    expect(page.locator(".answer .text")).to_have_text("VACUUM reclaims storage occupied by dead tuples.")
+
+
 def test_html_in_documents_and_answers_is_shown_as_text(
     open_session: Callable[[], Session], model: ScriptedOpenAI
 ) -> None:

@@ -15,7 +15,7 @@ export class Chat {
     this.onThreadChanged = onThreadChanged;
     this.threadId = null;
     this.busy = false;
-    this.running = null; // the run being streamed: { threadId, runId, stopped }
+    this.running = null; // the run being streamed: { threadId, runId, stopped, view }
     this.view = 0; // bumped whenever another conversation is shown
     this.openPassage = (citation) => this.showPassage(citation);
     this.stop.addEventListener("click", () => this.stopRun());
@@ -37,6 +37,10 @@ export class Chat {
     this.heading.textContent = title;
     this.messages.replaceChildren();
     say(this.error, "");
+    // An answer still streaming for the conversation left behind finishes in the background;
+    // Stop is for the answer on screen only. Ask stays disabled until that answer ends.
+    this.stop.hidden = true;
+    this.send.hidden = false;
   }
 
   async open(thread) {
@@ -83,9 +87,11 @@ export class Chat {
       const threadId = this.threadId ?? (await this.createThread(question));
       this.messages.append(answer.item);
       answer.item.scrollIntoView({ block: "nearest" });
-      this.running = { threadId, runId: null, stopped: false };
-      this.send.hidden = true;
-      this.stop.hidden = false;
+      this.running = { threadId, runId: null, stopped: false, view };
+      if (view === this.view) {
+        this.send.hidden = true;
+        this.stop.hidden = false;
+      }
       const outcome = await this.stream(threadId, question, answer, this.running);
       if (view !== this.view) return;
       this.finish(answer, outcome, threadId, question);
@@ -124,7 +130,7 @@ export class Chat {
     await this.api.stream(`/threads/${threadId}/runs/stream`, body, (event, data) => {
       if (event === "metadata") {
         outcome.runId = running.runId = data.run_id;
-        this.stop.disabled = false; // a run can be stopped once it has an id
+        this.stop.disabled = running.view !== this.view; // stoppable once it has an id, while shown
       }
       else if (event === "values") outcome.values = data;
       else if (event === "error") outcome.error = data;
@@ -145,7 +151,7 @@ export class Chat {
   /** Stop the streamed run: the service cancels it, and the stream then ends. */
   async stopRun() {
     const running = this.running;
-    if (!running?.runId || running.stopped) return;
+    if (!running?.runId || running.stopped || running.view !== this.view) return;
     running.stopped = true;
     this.stop.disabled = true;
     try {
