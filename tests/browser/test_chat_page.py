@@ -135,17 +135,22 @@ def test_a_failing_model_is_reported_in_words_and_the_question_is_kept(
     expect(alert).to_be_hidden()
 
 
+def _held_answer(open_session: Callable[[], Session], model: ScriptedOpenAI, name: str) -> tuple[Page, threading.Event]:
+    """A new user's page with an answer streaming: its first word shown, the rest held at the gate."""
+    session = open_session()
+    session.sign_in(new_email(name))
+    gate = threading.Event()
+    model.script.append(Reply("VACUUM reclaims storage occupied by dead tuples.", gate=gate))
+    _ask(session.page, "What does VACUUM do?")
+    expect(session.page.locator(".answer .text")).to_have_text("VACUUM ")  # the model holds back the rest
+    return session.page, gate
+
+
 def test_stop_ends_the_answer_and_the_question_is_kept(
     open_session: Callable[[], Session], model: ScriptedOpenAI
 ) -> None:
-    grace = open_session()
-    page = grace.page
-    grace.sign_in(new_email("grace"))
-    gate = threading.Event()
-    model.script.append(Reply("VACUUM reclaims storage occupied by dead tuples.", gate=gate))
-    _ask(page, "What does VACUUM do?")
+    page, gate = _held_answer(open_session, model, "grace")
     answer = page.locator(".answer")
-    expect(answer.locator(".text")).to_have_text("VACUUM ")  # the model holds back the rest
     page.get_by_role("button", name="Stop").click()
     expect(answer.get_by_text("Stopped. This unfinished answer is not saved.")).to_be_visible()
     expect(answer).not_to_have_attribute("aria-busy", "true")
@@ -165,13 +170,7 @@ def test_stop_ends_the_answer_and_the_question_is_kept(
 def test_leaving_a_conversation_mid_answer_leaves_the_answer_to_finish(
     open_session: Callable[[], Session], model: ScriptedOpenAI
 ) -> None:
-    hedy = open_session()
-    page = hedy.page
-    hedy.sign_in(new_email("hedy"))
-    gate = threading.Event()
-    model.script.append(Reply("VACUUM reclaims storage occupied by dead tuples.", gate=gate))
-    _ask(page, "What does VACUUM do?")
-    expect(page.locator(".answer .text")).to_have_text("VACUUM ")
+    page, gate = _held_answer(open_session, model, "hedy")
     expect(page.get_by_role("button", name="Stop")).to_be_visible()
 
     page.get_by_role("button", name="New conversation").click()

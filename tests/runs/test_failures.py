@@ -121,6 +121,16 @@ async def _start_hanging_run(served: InProcess, headers: Headers, server: Script
     return str(response.json()["run_id"])
 
 
+async def _hanging_then_queued(served: InProcess, headers: Headers, server: ScriptedOpenAI) -> tuple[str, str, str]:
+    """A new thread, a run on it whose model call hangs, and a run queued behind it (ids)."""
+    thread_id = await new_thread(served.http, headers)
+    holder = await _start_hanging_run(served, headers, server, thread_id)
+    body = run_body("Queued question?", multitask_strategy="enqueue")
+    queued = await served.http.post(f"/threads/{thread_id}/runs", headers=headers, json=body)
+    assert queued.status_code == 200
+    return thread_id, holder, str(queued.json()["run_id"])
+
+
 async def test_a_second_run_on_a_busy_thread_is_rejected_and_cancel_frees_it(
     agent: InProcess, user: tuple[Any, Headers], model_server: ScriptedOpenAI
 ) -> None:
@@ -473,10 +483,7 @@ async def test_each_sweep_shows_this_processs_queued_runs_alive(
     agent: InProcess, user: tuple[Any, Headers], model_server: ScriptedOpenAI, database_url: str
 ) -> None:
     _, headers = user
-    thread_id = await new_thread(agent.http, headers)
-    holder = await _start_hanging_run(agent, headers, model_server, thread_id)
-    body = run_body("Queued question?", multitask_strategy="enqueue")
-    queued = (await agent.http.post(f"/threads/{thread_id}/runs", headers=headers, json=body)).json()["run_id"]
+    thread_id, holder, queued = await _hanging_then_queued(agent, headers, model_server)
     with psycopg.connect(database_url, autocommit=True) as conn:
         conn.execute("update runs set updated_at = now() - interval '1 minute' where id = %s", (queued,))
         await agent.state["runs"].orphans.sweep()
@@ -505,12 +512,7 @@ async def test_a_queued_run_waits_out_the_lease_of_a_dead_process_that_took_the_
     agent: InProcess, user: tuple[Any, Headers], model_server: ScriptedOpenAI, database_url: str
 ) -> None:
     _, headers = user
-    thread_id = await new_thread(agent.http, headers)
-    holder = await _start_hanging_run(agent, headers, model_server, thread_id)
-    queued = await agent.http.post(
-        f"/threads/{thread_id}/runs", headers=headers, json=run_body("Queued question?", multitask_strategy="enqueue")
-    )
-    assert queued.status_code == 200
+    thread_id, holder, queued = await _hanging_then_queued(agent, headers, model_server)
     with psycopg.connect(database_url, autocommit=True) as conn:  # a run no one will finish takes the thread
         conn.execute(
             "update threads set lease_run_id = %s, locked_until = now() + interval '1 second' where id = %s",
@@ -518,7 +520,7 @@ async def test_a_queued_run_waits_out_the_lease_of_a_dead_process_that_took_the_
         )
     await agent.http.post(f"/threads/{thread_id}/runs/{holder}/cancel?wait=1", headers=headers)
 
-    joined = await agent.http.get(f"/threads/{thread_id}/runs/{queued.json()['run_id']}/join", headers=headers)
+    joined = await agent.http.get(f"/threads/{thread_id}/runs/{queued}/join", headers=headers)
     questions = [m["content"] for m in joined.json()["messages"] if m["type"] == "human"]
     assert questions == ["What does VACUUM do?", "Queued question?"]
 
@@ -527,13 +529,9 @@ async def test_a_run_whose_question_never_reached_the_thread_says_so(
     agent: InProcess, user: tuple[Any, Headers], model_server: ScriptedOpenAI, database_url: str
 ) -> None:
     _, headers = user
-    thread_id = await new_thread(agent.http, headers)
-    holder = await _start_hanging_run(agent, headers, model_server, thread_id)
-    queued = await agent.http.post(
-        f"/threads/{thread_id}/runs", headers=headers, json=run_body("Queued question?", multitask_strategy="enqueue")
-    )
+    thread_id, holder, queued = await _hanging_then_queued(agent, headers, model_server)
     runs: RunManager = agent.state["runs"]
-    waiting, running = runs.live(uuid.UUID(queued.json()["run_id"])), runs.live(uuid.UUID(holder))
+    waiting, running = runs.live(uuid.UUID(queued)), runs.live(uuid.UUID(holder))
     assert waiting is not None
     assert running is not None
     with psycopg.connect(database_url, autocommit=True) as conn:  # the thread goes while the run waits

@@ -51,6 +51,37 @@ async def _start(replica: InProcess, headers: Headers, thread_id: str) -> tuple[
     return run_id, live
 
 
+async def _start_hanging(replica: InProcess, headers: Headers, model: ScriptedOpenAI) -> tuple[str, str, LiveRun]:
+    """A new thread and a run on `replica` whose model call hangs until it is cancelled."""
+    thread_id = await new_thread(replica.http, headers)
+    model.script.append(Reply(failure="hang"))
+    run_id, live = await _start(replica, headers, thread_id)
+    await asyncio.to_thread(model.hanging.wait, 10)
+    return thread_id, run_id, live
+
+
+async def _start_held_answer(
+    replica: InProcess, headers: Headers, model: ScriptedOpenAI
+) -> tuple[str, str, threading.Event]:
+    """A new thread and a run on `replica` that searches, then answers once the gate opens."""
+    await upload_manual(replica, headers)
+    thread_id = await new_thread(replica.http, headers)
+    gate = threading.Event()
+    model.script.extend([
+        Reply(tool_calls=[("search_documents", {"query": "VACUUM", "k": 2})]),
+        Reply("VACUUM reclaims storage [1].", gate=gate),
+    ])  # fmt: skip
+    run_id, _ = await _start(replica, headers, thread_id)
+    return thread_id, run_id, gate
+
+
+async def _until_waiting_for(replica: InProcess, run_id: str) -> None:
+    """Return once a request on `replica` waits for `run_id` to end."""
+    async with asyncio.timeout(10):
+        while not _runs(replica).signals.watched(uuid.UUID(run_id)):  # noqa: ASYNC110 (a test's probe)
+            await asyncio.sleep(0)  # yields to the request, served in this loop: no delay
+
+
 async def test_a_run_is_cancelled_through_another_replica(
     replicas: tuple[InProcess, InProcess],
     user: tuple[Any, Headers],
@@ -59,10 +90,7 @@ async def test_a_run_is_cancelled_through_another_replica(
 ) -> None:
     holder, other = replicas
     _, headers = user
-    thread_id = await new_thread(holder.http, headers)
-    model_server.script.append(Reply(failure="hang"))
-    run_id, live = await _start(holder, headers, thread_id)
-    await asyncio.to_thread(model_server.hanging.wait, 10)
+    thread_id, run_id, live = await _start_hanging(holder, headers, model_server)
     assert _runs(other).live(uuid.UUID(run_id)) is None
 
     with psycopg.connect(database_url, autocommit=True) as conn:  # noise on the channel is ignored
@@ -83,19 +111,10 @@ async def test_joining_another_replicas_run_waits_for_its_answer(
 ) -> None:
     holder, other = replicas
     _, headers = user
-    await upload_manual(holder, headers)
-    thread_id = await new_thread(holder.http, headers)
-    gate = threading.Event()
-    model_server.script.extend([
-        Reply(tool_calls=[("search_documents", {"query": "VACUUM", "k": 2})]),
-        Reply("VACUUM reclaims storage [1].", gate=gate),
-    ])  # fmt: skip
-    run_id, _ = await _start(holder, headers, thread_id)
+    thread_id, run_id, gate = await _start_held_answer(holder, headers, model_server)
     join = asyncio.create_task(other.http.get(f"/threads/{thread_id}/runs/{run_id}/join", headers=headers))
-    async with asyncio.timeout(10):  # until the join waits for the end: it must not answer before
-        while not _runs(other).signals.watched(uuid.UUID(run_id)):  # noqa: ASYNC110 (a test's probe)
-            await asyncio.sleep(0)  # yields to the join's request, served in this loop: no delay
-    assert not join.done()
+    await _until_waiting_for(other, run_id)
+    assert not join.done()  # it waits for the end: it must not answer before
     gate.set()
     async with asyncio.timeout(10):
         joined = await join
@@ -108,10 +127,7 @@ async def test_deleting_a_thread_through_another_replica_cancels_its_run(
 ) -> None:
     holder, other = replicas
     _, headers = user
-    thread_id = await new_thread(holder.http, headers)
-    model_server.script.append(Reply(failure="hang"))
-    _, live = await _start(holder, headers, thread_id)
-    await asyncio.to_thread(model_server.hanging.wait, 10)
+    thread_id, _, live = await _start_hanging(holder, headers, model_server)
     async with asyncio.timeout(10):
         deleted = await other.http.delete(f"/threads/{thread_id}", headers=headers)
     assert deleted.status_code == 204
@@ -125,19 +141,10 @@ async def test_enqueue_through_another_replica_waits_for_the_run_in_flight(
 ) -> None:
     holder, other = replicas
     _, headers = user
-    await upload_manual(holder, headers)
-    thread_id = await new_thread(holder.http, headers)
-    gate = threading.Event()
-    model_server.script.extend([
-        Reply(tool_calls=[("search_documents", {"query": "VACUUM", "k": 2})]),
-        Reply("VACUUM reclaims storage [1].", gate=gate),
-    ])  # fmt: skip
-    first, _ = await _start(holder, headers, thread_id)
+    thread_id, first, gate = await _start_held_answer(holder, headers, model_server)
     body = run_body("And indexes?", multitask_strategy="enqueue")
     queued = asyncio.create_task(other.http.post(f"/threads/{thread_id}/runs/wait", headers=headers, json=body))
-    async with asyncio.timeout(10):  # until the queued run waits for the first to end
-        while not _runs(other).signals.watched(uuid.UUID(first)):  # noqa: ASYNC110 (a test's probe)
-            await asyncio.sleep(0)  # yields to the request, served in this loop: no delay
+    await _until_waiting_for(other, first)  # the queued run waits for the first to end
     gate.set()
     async with asyncio.timeout(10):
         final = (await queued).json()
@@ -153,10 +160,7 @@ async def test_interrupt_through_another_replica_cancels_the_run_in_flight(
 ) -> None:
     holder, other = replicas
     _, headers = user
-    thread_id = await new_thread(holder.http, headers)
-    model_server.script.append(Reply(failure="hang"))
-    first, live = await _start(holder, headers, thread_id)
-    await asyncio.to_thread(model_server.hanging.wait, 10)
+    thread_id, first, live = await _start_hanging(holder, headers, model_server)
     body = run_body("And indexes?", multitask_strategy="interrupt")
     async with asyncio.timeout(10):
         response = await other.http.post(f"/threads/{thread_id}/runs/wait", headers=headers, json=body)
@@ -188,10 +192,7 @@ async def test_a_replica_listens_again_after_losing_its_connection(
             await asyncio.sleep(0)  # until the listener notices; no delay
         await listening.wait()  # and has connected again
 
-    thread_id = await new_thread(holder.http, headers)
-    model_server.script.append(Reply(failure="hang"))
-    run_id, live = await _start(holder, headers, thread_id)
-    await asyncio.to_thread(model_server.hanging.wait, 10)
+    thread_id, run_id, live = await _start_hanging(holder, headers, model_server)
     async with asyncio.timeout(10):
         cancel = await other.http.post(f"/threads/{thread_id}/runs/{run_id}/cancel?wait=1", headers=headers)
     assert cancel.status_code == 200

@@ -213,7 +213,7 @@ async def join_run(
     run = await _owned_run(session, thread_id, run_id)
     live = runs.live(run_id)
     if live is None and run.status in runs_db.FINISHED:
-        return Response(await _ended(graph, run, thread_id), media_type="application/json")
+        return Response(await _ended(graph, run), media_type="application/json")
     return StreamingResponse(
         _final(runs, graph, sessions, live=live, user_id=principal.user_id, thread_id=thread_id, run_id=run_id),
         media_type="application/json",
@@ -242,25 +242,23 @@ async def _final(
             yield b"\n"
         async with user_transaction(sessions, acting_as(user_id)) as session:
             run = await runs_db.get_run(session, thread_id=thread_id, run_id=run_id)
-        if run is None:
-            error = {"error": "run_not_found", "message": "The run's thread was deleted."}
-            yield sse.dumps({"__error__": error}).encode()
-            return
-        ended = await _ended(graph, run, thread_id)
+        ended = _error("run_not_found", "The run's thread was deleted.") if run is None else await _ended(graph, run)
     except Exception:  # the body has begun (status 200): the failure must be said in it
         logger.warning("run_outcome_unread", extra={"run_id": str(run_id)}, exc_info=True)
-        error = {"error": "database_unavailable", "message": "The run's outcome could not be read; try again."}
-        yield sse.dumps({"__error__": error}).encode()
-        return
+        ended = _error("database_unavailable", "The run's outcome could not be read; try again.")
     yield ended
 
 
-async def _ended(graph: Graph, run: Run | None, thread_id: UUID) -> bytes:
+def _error(kind: str, message: str) -> bytes:
+    return sse.dumps({"__error__": {"error": kind, "message": message}}).encode()
+
+
+async def _ended(graph: Graph, run: Run) -> bytes:
     """An ended run's outcome: its error, or its thread's values."""
-    if run is not None and run.error:
-        return sse.dumps({"__error__": {"error": run.status, "message": run.error}}).encode()
+    if run.error:
+        return _error(run.status, run.error)
     with storage_errors():
-        snapshot = await graph.aget_state({"configurable": {"thread_id": str(thread_id)}})
+        snapshot = await graph.aget_state({"configurable": {"thread_id": str(run.thread_id)}})
     return sse.dumps(snapshot.values).encode()
 
 
