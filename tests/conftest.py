@@ -202,6 +202,11 @@ def llm_settings(make_settings: Callable[..., Settings], model_server: ScriptedO
 
 
 @pytest.fixture
-async def agent(llm_settings: Callable[..., Settings], embedder: Embedder) -> AsyncIterator[InProcess]:
-    async with running(create_app(llm_settings(), embedder=embedder)) as served:
+async def agent(
+    llm_settings: Callable[..., Settings], embedder: Embedder, request: pytest.FixtureRequest
+) -> AsyncIterator[InProcess]:
+    """The app with the scripted model; `@pytest.mark.settings(...)` overrides its settings."""
+    marker = request.node.get_closest_marker("settings")
+    overrides = marker.kwargs if marker is not None else {}
+    async with running(create_app(llm_settings(**overrides), embedder=embedder)) as served:
         yield served

@@ -95,7 +95,7 @@ async def test_a_conversation_through_the_sdk(
     final: Any = await client.runs.wait(thread_id, "docent", input=_ask("And indexes?"))
     assert isinstance(final, dict)
     assert final["messages"][-1]["content"].startswith("According to your documents")
-    last_turn = model_server.chat_requests[-2]["messages"]
+    last_turn = model_server.chat_requests[-1]["messages"]
     assert [m["content"] for m in last_turn if m["role"] == "user"][-2:] == ["What does VACUUM do?", "And indexes?"]
 
     state: Any = await client.threads.get_state(thread_id)

@@ -219,7 +219,7 @@ async def main() -> None:
         stack.callback(model.stop)
         users = _users(url, USERS + 1)
         await _library(url, users, workdir)
-        print(f"agent: one turn = search (local embedding + hybrid search over 20 manual pages) + two model calls")
+        print("agent: one turn = search (local embedding + hybrid search over 20 manual pages) + one model call")
 
         settings = Settings(
             database_url=url, openai_base_url=model.base_url, openai_api_key="sk-bench", chat_max_retries=0

@@ -45,10 +45,7 @@ def test_a_conversation_streams_cites_and_survives_a_reload(
     expect(page.locator(".document .document-title")).to_have_text(["Vacuum"])
 
     gate = threading.Event()
-    model.script.extend([
-        Reply(tool_calls=[("search_documents", {"query": "VACUUM", "k": 4})]),
-        Reply("VACUUM reclaims storage occupied by dead tuples [1].", gate=gate),
-    ])  # fmt: skip
+    model.script.append(Reply("VACUUM reclaims storage occupied by dead tuples [1].", gate=gate))
     _ask(page, "What does VACUUM do?")
     answer = page.locator(".answer")
     # The first word is on the page while the model still holds back the rest: streamed.
@@ -69,7 +66,7 @@ def test_a_conversation_streams_cites_and_survives_a_reload(
     expect(page.get_by_text("Thanks for your feedback.")).to_be_visible()
     expect(page.get_by_role("button", name="Good answer")).to_have_attribute("aria-pressed", "true")
 
-    model.script.extend([
+    model.script.extend([  # the model searches again, in its own words
         Reply(tool_calls=[("search_documents", {"query": "B-tree", "k": 1})]),
         Reply("B-trees speed up lookups [1]."),
     ])  # fmt: skip
@@ -191,10 +188,7 @@ def test_html_in_documents_and_answers_is_shown_as_text(
     _upload(page, "tricks.md", HOSTILE)
     expect(page.locator(".document .document-title")).to_have_text([HOSTILE_TITLE])
 
-    model.script.extend([
-        Reply(tool_calls=[("search_documents", {"query": "VACUUM markup", "k": 4})]),
-        Reply('<img src=x onerror="document.title=\'pwned\'"> says <b>VACUUM</b> [1]'),
-    ])  # fmt: skip
+    model.script.append(Reply("<img src=x onerror=\"document.title='pwned'\"> says <b>VACUUM</b> [1]"))
     _ask(page, "What does the passage hide?")
     answer = page.locator(".answer .text")
     expect(answer).to_have_text("<img src=x onerror=\"document.title='pwned'\"> says <b>VACUUM</b> [1]")

@@ -2,6 +2,8 @@
 
 from typing import Any
 
+import pytest
+
 from tests.agent import new_thread, stream, upload_manual
 from tests.conftest import InProcess
 from tests.scripted_openai import Reply, ScriptedOpenAI
@@ -14,6 +16,7 @@ def _final(events: list[tuple[str, Any]]) -> dict[str, Any]:
     return values
 
 
+@pytest.mark.settings(search_first=False)  # the model's own calls only, so that refs start at its section
 async def test_list_and_read_section_tools_and_their_citations(
     agent: InProcess, user: tuple[Any, Headers], model_server: ScriptedOpenAI
 ) -> None:
@@ -55,8 +58,9 @@ async def test_bad_tool_calls_come_back_to_the_model_as_errors(
     )
     _, events = await stream(agent.http, headers, thread_id, "Anything?")
     results = [m for m in model_server.chat_requests[-1]["messages"] if m["role"] == "tool"]
-    assert results[0]["content"].startswith("Error: 1 validation error for SearchDocuments")
-    assert results[1]["content"] == (
+    assert results[0]["content"].endswith("No passages found.")  # the first search: no documents yet
+    assert results[1]["content"].startswith("Error: 1 validation error for SearchDocuments")
+    assert results[2]["content"] == (
         "Error: unknown tool 'delete_everything'; use one of search_documents, list_documents, read_document_section"
     )
     assert _final(events)["messages"][-1]["content"] == "Sorry, I could not search."
@@ -68,16 +72,34 @@ async def test_after_the_last_tool_round_the_model_must_answer(
     _, headers = user
     await upload_manual(agent, headers)
     thread_id = await new_thread(agent.http, headers)
-    model_server.script.extend([Reply(tool_calls=[("search_documents", {"query": f"try {n}"})]) for n in range(4)])
+    model_server.script.extend([Reply(tool_calls=[("search_documents", {"query": f"try {n}"})]) for n in range(3)])
     model_server.script.append(Reply("Enough searching [1]."))
     _, events = await stream(agent.http, headers, thread_id, "Search forever")
+    assert len(model_server.chat_requests) == 4  # the first search is the turn's first round
     last = model_server.chat_requests[-1]
     assert "tools" not in last
     assert last["messages"][-1]["content"].startswith("You have used every search this turn allows.")
     final = _final(events)
     assert final["retrieval"]["rounds"] == 4
-    assert final["retrieval"]["queries"] == ["try 0", "try 1", "try 2", "try 3"]
+    assert final["retrieval"]["queries"] == ["Search forever", "try 0", "try 1", "try 2"]
     assert final["citations"][0]["ref"] == 1
+
+
+@pytest.mark.settings(search_first=False, max_tool_rounds=2)
+async def test_without_the_first_search_the_model_searches_first(
+    agent: InProcess, user: tuple[Any, Headers], model_server: ScriptedOpenAI
+) -> None:
+    _, headers = user
+    await upload_manual(agent, headers)
+    thread_id = await new_thread(agent.http, headers)
+    _, events = await stream(agent.http, headers, thread_id, "What does VACUUM do?")
+    first, second = model_server.chat_requests
+    assert first["messages"][-1] == {"role": "user", "content": "What does VACUUM do?"}
+    assert second["messages"][-1]["role"] == "tool"
+    final = _final(events)
+    assert final["retrieval"]["queries"] == ["What does VACUUM do?"]
+    assert final["retrieval"]["rounds"] == 1
+    assert [c["ref"] for c in final["citations"]] == [1]
 
 
 async def test_a_document_cannot_close_its_passage_early(

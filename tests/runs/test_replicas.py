@@ -67,10 +67,7 @@ async def _start_held_answer(
     await upload_manual(replica, headers)
     thread_id = await new_thread(replica.http, headers)
     gate = threading.Event()
-    model.script.extend([
-        Reply(tool_calls=[("search_documents", {"query": "VACUUM", "k": 2})]),
-        Reply("VACUUM reclaims storage [1].", gate=gate),
-    ])  # fmt: skip
+    model.script.append(Reply("VACUUM reclaims storage [1].", gate=gate))
     run_id, _ = await _start(replica, headers, thread_id)
     return thread_id, run_id, gate
 

@@ -1,10 +1,14 @@
 """Agent runs through the HTTP API, with langchain-openai against the scripted model server."""
 
+import json
 from typing import Any
 
 import httpx
 import psycopg
+import pytest
+from langgraph.checkpoint.postgres.aio import AsyncPostgresSaver
 
+from docent.retrieval.embeddings import Embedder
 from tests.agent import new_thread, run_body, stream, upload_manual
 from tests.conftest import InProcess
 from tests.scripted_openai import Reply, ScriptedOpenAI
@@ -36,26 +40,38 @@ async def test_streams_tokens_then_an_answer_citing_a_retrieved_passage(
     assert final["citations"][0]["snippet"].startswith("VACUUM reclaims storage")
     assert final["messages"][-1]["additional_kwargs"]["citations"] == final["citations"], "the answer keeps its own"
     assert final["citations"][0]["chunk_id"] == final["retrieval"]["chunk_ids"][0]
-    # The model saw the tools, and the passages as delimited, untrusted material.
-    first, second = model_server.chat_requests
-    assert {tool["function"]["name"] for tool in first["tools"]} == {
+    # One model call: it saw the tools, and the search already made for the question, its
+    # passages as delimited, untrusted material.
+    (request,) = model_server.chat_requests
+    assert {tool["function"]["name"] for tool in request["tools"]} == {
         "search_documents",
         "list_documents",
         "read_document_section",
     }
-    tool_result = second["messages"][-1]
+    call, tool_result = request["messages"][-2:]
+    assert call["tool_calls"][0]["function"]["name"] == "search_documents"
+    assert json.loads(call["tool_calls"][0]["function"]["arguments"]) == {"query": "What does VACUUM do?"}
     assert tool_result["role"] == "tool"
+    assert tool_result["tool_call_id"] == call["tool_calls"][0]["id"]
     assert "UNTRUSTED" in tool_result["content"]
     assert '<passage ref="1" title="Vacuum"' in tool_result["content"]
+    assert final["retrieval"]["queries"] == ["What does VACUUM do?"]
+    assert final["retrieval"]["rounds"] == 1
 
 
-async def test_each_stream_mode_sends_only_its_events(agent: InProcess, user: tuple[Any, dict[str, str]]) -> None:
+async def test_each_stream_mode_sends_only_its_events(
+    agent: InProcess, user: tuple[Any, dict[str, str]], model_server: ScriptedOpenAI
+) -> None:
     _, headers = user
     await upload_manual(agent, headers)
     thread_id = await new_thread(agent.http, headers)
     for mode, event in (("values", "values"), ("updates", "updates"), ("messages-tuple", "messages")):
         _, events = await stream(agent.http, headers, thread_id, stream_mode=mode)
         assert {kind for kind, _ in events} == {"metadata", event}, mode
+    _, events = await stream(agent.http, headers, thread_id, stream_mode="updates")
+    updates = [data for kind, data in events if kind == "updates"]
+    assert [[m["type"] for m in update["agent"]["messages"]] for update in updates] == [["ai", "tool", "ai"]]
+    model_server.script.extend([Reply(tool_calls=[("search_documents", {"query": "B-tree"})]), Reply("B-trees [1].")])
     _, events = await stream(agent.http, headers, thread_id, stream_mode="updates")
     nodes = [next(iter(data)) for kind, data in events if kind == "updates"]
     assert nodes == ["agent", "tools", "agent"]
@@ -68,17 +84,18 @@ async def test_a_second_turn_sees_the_first_questions_and_answers_but_not_their_
     await upload_manual(agent, headers)
     thread_id = await new_thread(agent.http, headers)
     await stream(agent.http, headers, thread_id, "What does VACUUM do?")
-    model_server.script.extend([Reply("You asked about VACUUM, which reclaims storage [1].")])
+    model_server.script.extend([Reply("You asked about VACUUM, which reclaims storage [9].")])
 
     _, events = await stream(agent.http, headers, thread_id, "What did I just ask?")
 
     seen = model_server.chat_requests[-1]["messages"]
-    assert [m["role"] for m in seen] == ["system", "user", "assistant", "user"]
+    assert [m["role"] for m in seen] == ["system", "user", "assistant", "user", "assistant", "tool"]
     assert seen[1]["content"] == "What does VACUUM do?"
     assert seen[2]["content"].startswith("According to your documents")
+    assert "What did I just ask?" in seen[4]["tool_calls"][0]["function"]["arguments"]
     final = [data for kind, data in events if kind == "values"][-1]
-    assert len(final["messages"]) == 4 + 2  # question, tool call, passages, answer; then question, answer
-    assert final["citations"] == [], "[1] was not retrieved in this turn"
+    assert len(final["messages"]) == 4 + 4  # question, search, passages, answer; twice
+    assert final["citations"] == [], "[9] was not retrieved in this turn"
 
 
 async def test_citations_of_passages_not_retrieved_in_the_turn_are_dropped(
@@ -88,12 +105,14 @@ async def test_citations_of_passages_not_retrieved_in_the_turn_are_dropped(
     await upload_manual(agent, headers)
     thread_id = await new_thread(agent.http, headers)
     model_server.script.extend(
-        [Reply(tool_calls=[("search_documents", {"query": "index", "k": 1})]), Reply("B-trees [1], and more [2][7].")]
+        [Reply(tool_calls=[("search_documents", {"query": "index", "k": 1})]), Reply("B-trees [1], and more [2][70].")]
     )
     _, events = await stream(agent.http, headers, thread_id, "Tell me about indexes")
     final = [data for kind, data in events if kind == "values"][-1]
-    assert [c["ref"] for c in final["citations"]] == [1]
-    assert final["retrieval"]["queries"] == ["index"]
+    retrieved = len(final["retrieval"]["chunk_ids"])
+    assert 2 <= retrieved < 70
+    assert [c["ref"] for c in final["citations"]] == [1, 2]
+    assert final["retrieval"]["queries"] == ["Tell me about indexes", "index"]
 
 
 async def test_wait_returns_the_final_values(agent: InProcess, user: tuple[Any, dict[str, str]]) -> None:
@@ -150,9 +169,9 @@ async def test_checkpoints_are_written_as_a_run_ends_unless_the_run_asks_for_eve
         written[str(durability)] = checkpoints(thread_id) - before
         state = (await agent.http.get(f"/threads/{thread_id}/state", headers=headers)).json()
         assert [m["type"] for m in state["values"]["messages"]][-4:] == ["human", "ai", "tool", "ai"], durability
-    # One as the run ends, or one for the input and at least one per step (agent, tools, agent).
+    # One as the run ends, or one for the input and at least one per step (here one: agent).
     assert written["None"] == 1
-    assert written["async"] == written["sync"] >= 4
+    assert written["async"] == written["sync"] >= 2
 
     thread_id = await new_thread(agent.http, headers)
     refused = await agent.http.post(
@@ -160,3 +179,33 @@ async def test_checkpoints_are_written_as_a_run_ends_unless_the_run_asks_for_eve
     )
     assert refused.status_code == 422
     assert "durability" in refused.text
+
+
+async def test_the_question_is_embedded_once_starting_before_its_thread_loads(
+    agent: InProcess, user: tuple[Any, dict[str, str]], embedder: Embedder, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _, headers = user
+    await upload_manual(agent, headers)
+    thread_id = await new_thread(agent.http, headers)
+    embedded: list[str] = []
+    embed_query = embedder.embed_query
+
+    async def counted(text: str) -> list[float]:
+        embedded.append(text)
+        return await embed_query(text)
+
+    monkeypatch.setattr(embedder, "embed_query", counted)
+    loads: list[int] = []
+    load = AsyncPostgresSaver.aget_tuple
+
+    async def loading(saver: AsyncPostgresSaver, config: Any) -> Any:
+        loaded = await load(saver, config)
+        loads.append(len(embedded))
+        return loaded
+
+    monkeypatch.setattr(AsyncPostgresSaver, "aget_tuple", loading)
+    _, events = await stream(agent.http, headers, thread_id, "What does   VACUUM\ndo?")
+    assert embedded == ["What does VACUUM do?"]  # the first search's query, embedded once
+    assert loads[0] == 1, "the embedding began while the thread's checkpoint was read"
+    final = [data for kind, data in events if kind == "values"][-1]
+    assert final["retrieval"]["queries"] == ["What does VACUUM do?"]

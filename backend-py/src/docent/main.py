@@ -90,6 +90,7 @@ def create_app(settings: Settings, *, embedder: Embedder | None = None) -> FastA
                 checkpointer=checkpoints.saver,
                 max_tool_rounds=settings.max_tool_rounds,
                 history_turns=settings.chat_history_turns,
+                search_first=settings.search_first,
             )
             tracing = build_tracing(settings)
             if tracing is not None:

@@ -55,7 +55,8 @@ class Settings(BaseSettings):
     chat_timeout_seconds: float = Field(default=60, gt=0, le=600)
     chat_max_retries: int = Field(default=1, ge=0, le=10)
     run_timeout_seconds: float = Field(default=120, gt=0, le=3600)
-    max_tool_rounds: int = Field(default=4, ge=1, le=20)
+    max_tool_rounds: int = Field(default=4, ge=1, le=20)  # searches a turn may make, the first included
+    search_first: bool = True  # search for the question before the model's first call (docs/decisions.md)
     chat_history_turns: int = Field(default=10, ge=0, le=100)  # earlier exchanges the model sees
     max_message_chars: int = Field(default=16_000, ge=100, le=1_000_000)
     daily_token_budget: int = Field(default=500_000, ge=0)  # per user; 0 = unlimited

@@ -5,12 +5,14 @@
              END
 
 `agent` calls the model (with tools until the turn's rounds are spent). On a turn's first
-call it starts a fresh retrieval record; on the answer it keeps the references that name a
-passage retrieved in this turn. `tools` runs the calls and records what was retrieved.
+call it starts a fresh retrieval record and, with `search_first`, searches for the question
+as asked, so that the model's first call already has passages to answer from; on the answer
+it keeps the references that name a passage retrieved in this turn. `tools` runs the
+model's calls and records what was retrieved.
 
-Starting and citing live in `agent` rather than in nodes of their own: every node is a
-superstep, and every superstep a checkpoint write, so two fewer nodes save two writes a
-turn (about a third of the checkpointer's time).
+Starting, the first search and citing live in `agent` rather than in nodes of their own:
+every node is a superstep, with LangGraph's work around it (and with `durability="async"`,
+a checkpoint write).
 """
 
 from typing import Any, Literal
@@ -26,7 +28,7 @@ from docent.graph import citations
 from docent.graph.context import RunContext
 from docent.graph.prompts import FINAL_ROUND, model_input, turn_start
 from docent.graph.state import AgentState, Retrieval, empty_retrieval
-from docent.graph.tools import TOOL_SPECS, run_tool
+from docent.graph.tools import TOOL_SPECS, run_tool, search_question
 
 GRAPH_ID = "docent"
 Graph = CompiledStateGraph[AgentState, RunContext, AgentState, AgentState]
@@ -39,22 +41,29 @@ def build_graph(
     max_tool_rounds: int = 4,
     history_turns: int = 10,
     search_mode: str = "hybrid",
+    search_first: bool = True,
 ) -> Graph:
     with_tools = model.bind_tools(TOOL_SPECS)
 
     async def agent(state: AgentState, runtime: Runtime[RunContext]) -> AgentState:
-        starting = isinstance(state["messages"][-1], HumanMessage)
+        question = state["messages"][-1]
+        starting = isinstance(question, HumanMessage)
         retrieval = empty_retrieval(search_mode) if starting else state["retrieval"]
-        messages = model_input(state["messages"], history_turns=history_turns)
+        found: list[AnyMessage] = []
+        if starting and search_first:
+            found, retrieval = await search_question(question.text, retrieval, runtime.context)
+            retrieval = Retrieval(**(retrieval | {"rounds": 1}))
+        conversation = [*state["messages"], *found]
+        messages = model_input(conversation, history_turns=history_turns)
         if retrieval["rounds"] < max_tool_rounds:
             response = await with_tools.ainvoke(messages)
         else:
             response = await model.ainvoke([*messages, FINAL_ROUND])
-        update: AgentState = {"messages": [response]}
+        update: AgentState = {"messages": [*found, response]}
         if starting:
             update |= {"retrieval": retrieval, "citations": []}
         if not (isinstance(response, AIMessage) and response.tool_calls):
-            turn = state["messages"][turn_start(state["messages"]) :]
+            turn = conversation[turn_start(conversation) :]
             update["citations"] = citations.resolve(response.text, turn, retrieval)
             if update["citations"]:  # the answer keeps its own, for a conversation read back later
                 response.additional_kwargs["citations"] = update["citations"]

@@ -10,11 +10,11 @@ import json
 import re
 from collections.abc import Sequence
 from typing import Any, NamedTuple, cast
-from uuid import UUID
+from uuid import UUID, uuid4
 
 from langchain_core.callbacks import AsyncCallbackManagerForRetrieverRun, CallbackManagerForRetrieverRun
 from langchain_core.documents import Document
-from langchain_core.messages import ToolCall, ToolMessage
+from langchain_core.messages import AIMessage, AnyMessage, ToolCall, ToolMessage
 from langchain_core.retrievers import BaseRetriever
 from langchain_core.utils.function_calling import convert_to_openai_tool
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -29,10 +29,18 @@ from docent.retrieval.search import Mode
 _TAG = re.compile(r"</?\s*passage", re.IGNORECASE)
 
 
+QUERY_CHARS = 500
+
+
+def question_query(question: str) -> str:
+    """The query of a turn's first search: the question, on one line, cut to a query's size."""
+    return " ".join(question.split())[:QUERY_CHARS]
+
+
 class SearchDocuments(BaseModel):
     """Search the user's documents; returns the best-matching passages, each with a [ref] to cite."""
 
-    query: str = Field(min_length=1, max_length=500, description="what to look for, in words likely to appear")
+    query: str = Field(min_length=1, max_length=QUERY_CHARS, description="what to look for, in words likely to appear")
     k: int = Field(default=6, ge=1, le=12, description="how many passages to return")
 
 
@@ -68,6 +76,20 @@ class Passage(BaseModel):
     content: str
 
 
+async def search_question(
+    question: str, retrieval: Retrieval, context: RunContext
+) -> tuple[list[AnyMessage], Retrieval]:
+    """A turn's first search, for the question as asked, before the model is called: written
+    as the model's own call and its result, so that the conversation reads the same either
+    way, and the model can search again in other words."""
+    query = question_query(question)
+    if not query:
+        return [], retrieval
+    call = ToolCall(name="search_documents", args={"query": query}, id=f"call_{uuid4().hex[:24]}")
+    result, retrieval = await run_tool(call, retrieval, context)
+    return [AIMessage("", tool_calls=[call]), result], retrieval
+
+
 async def run_tool(call: ToolCall, retrieval: Retrieval, context: RunContext) -> tuple[ToolMessage, Retrieval]:
     """Execute one tool call; bad arguments come back to the model as an error it can fix."""
     schema = _TOOLS.get(call["name"])
@@ -99,8 +121,9 @@ class UserDocuments(BaseRetriever):
         self, query: str, *, run_manager: AsyncCallbackManagerForRetrieverRun
     ) -> list[Document]:
         principal = acting_as(self.context.user_id)
+        early = self.context.early_embeddings.pop(query, None)
         hits = await self.context.retriever.search_as(
-            self.context.sessions, principal, query=query, k=self.k, mode=self.mode
+            self.context.sessions, principal, query=query, k=self.k, mode=self.mode, embedding=early
         )
         return [
             Document(hit.content, metadata=hit.model_dump(mode="json", exclude={"content"}), id=str(hit.chunk_id))

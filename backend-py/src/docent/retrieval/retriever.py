@@ -23,7 +23,7 @@ class Retriever:
     async def search(self, session: AsyncSession, *, query: str, k: int, mode: Mode = "hybrid") -> list[SearchHit]:
         """The caller's best chunks for `query`; `session` must be the caller's user transaction."""
         started = time.perf_counter()
-        embedding = self._embedding(query, mode)
+        embedding = self.embedding_soon(query, mode)
         with _awaited_or_cancelled(embedding):
             return await self._search(session, embedding, started, query=query, k=k, mode=mode)
 
@@ -35,15 +35,21 @@ class Retriever:
         query: str,
         k: int,
         mode: Mode = "hybrid",
+        embedding: asyncio.Future[list[float]] | None = None,
     ) -> list[SearchHit]:
-        """`search` in a user transaction of its own, opened while the question embeds."""
+        """`search` in a user transaction of its own, opened while the question embeds (or
+        with `embedding`, the query's, from `embedding_soon`)."""
         started = time.perf_counter()
-        embedding = self._embedding(query, mode)
+        if mode == "keyword" and embedding is not None:
+            discard(embedding)
+            embedding = None
+        elif embedding is None:
+            embedding = self.embedding_soon(query, mode)
         with _awaited_or_cancelled(embedding):
             async with user_transaction(sessions, principal) as session:
                 return await self._search(session, embedding, started, query=query, k=k, mode=mode)
 
-    def _embedding(self, query: str, mode: Mode) -> asyncio.Future[list[float]] | None:
+    def embedding_soon(self, query: str, mode: Mode = "hybrid") -> asyncio.Future[list[float]] | None:
         """The query's embedding, started now (in a thread) so the database work can overlap it."""
         return asyncio.ensure_future(self._embedder.embed_query(query)) if mode != "keyword" else None
 
@@ -65,11 +71,18 @@ class Retriever:
 
 @contextmanager
 def _awaited_or_cancelled(embedding: asyncio.Future[list[float]] | None) -> Iterator[None]:
-    """If the search fails before it needs the embedding, drop it (its thread just finishes)."""
+    """If the search fails before it needs the embedding, drop it."""
     try:
         yield
     finally:
-        if embedding is not None and not embedding.done():
-            embedding.cancel()
-        elif embedding is not None and not embedding.cancelled():
-            embedding.exception()  # retrieved: the search's own error is the one raised
+        if embedding is not None:
+            discard(embedding)
+
+
+def discard(embedding: asyncio.Future[list[float]]) -> None:
+    """An embedding no one will await: cancelled if still under way (its thread just
+    finishes), else its error, if any, retrieved so that it is not reported as lost."""
+    if not embedding.done():
+        embedding.cancel()
+    elif not embedding.cancelled():
+        embedding.exception()

@@ -41,8 +41,9 @@ from docent.errors import Conflict, NotFound, TooManyRequests
 from docent.graph import GRAPH_ID, AgentState, RunContext
 from docent.graph.build import Graph
 from docent.graph.citations import shorten
+from docent.graph.tools import question_query
 from docent.metrics import Metrics
-from docent.retrieval.retriever import Retriever
+from docent.retrieval.retriever import Retriever, discard
 from docent.runs import failures
 from docent.runs.live import LiveRun
 from docent.runs.orphans import OrphanedRuns
@@ -353,30 +354,43 @@ class RunManager:
 
     async def _stream(self, live: LiveRun, spec: RunSpec, tokens: list[int], started: float) -> None:
         requested = {_GRAPH_MODES[mode] for mode in spec.stream_modes}
-        config = await self._config(live, spec)
         context = RunContext(
-            user_id=live.user_id, sessions=self._sessions, retriever=self._retriever, on_answer=live.answered
+            user_id=live.user_id,
+            sessions=self._sessions,
+            retriever=self._retriever,
+            on_answer=live.answered,
+            early_embeddings=self._early_embeddings(spec.question),
         )
         first_token = True
         modes = cast(list[GraphMode], sorted(requested | {"values", "updates"}))
-        stream = self._graph.astream(
-            AgentState(messages=[HumanMessage(spec.question, id=str(live.run_id))]),
-            config,
-            context=context,
-            stream_mode=modes,
-            durability=spec.durability,
-        )
         chunk: Any
-        async for mode, chunk in stream:
-            if mode == "values":
-                live.values = chunk
-            elif mode == "updates":
-                _count_tokens(chunk, tokens)
-            elif first_token and chunk[0].content:
-                first_token = False
-                self._metrics.first_token_seconds.observe(time.perf_counter() - started)
-            if mode in requested:
-                live.publish(_EVENTS[mode], chunk)  # encoded by each listener, if any
+        try:
+            stream = self._graph.astream(
+                AgentState(messages=[HumanMessage(spec.question, id=str(live.run_id))]),
+                await self._config(live, spec),
+                context=context,
+                stream_mode=modes,
+                durability=spec.durability,
+            )
+            async for mode, chunk in stream:
+                if mode == "values":
+                    live.values = chunk
+                elif mode == "updates":
+                    _count_tokens(chunk, tokens)
+                elif first_token and chunk[0].content:
+                    first_token = False
+                    self._metrics.first_token_seconds.observe(time.perf_counter() - started)
+                if mode in requested:
+                    live.publish(_EVENTS[mode], chunk)  # encoded by each listener, if any
+        finally:
+            for unused in context.early_embeddings.values():
+                discard(unused)
+
+    def _early_embeddings(self, question: str) -> dict[str, asyncio.Future[list[float]]]:
+        """The first search's embedding, started now: it overlaps loading the thread."""
+        query = question_query(question)
+        embedding = self._retriever.embedding_soon(query) if self._settings.search_first and query else None
+        return {query: embedding} if embedding is not None else {}
 
     async def _question_kept(self, live: LiveRun) -> bool:
         """Whether a failed run's question is in its thread (its id is the run's), so that a
