@@ -1,9 +1,11 @@
 """The agent's tools, limits and prompt, driven through the API with scripted model replies."""
 
-from typing import Any
+from typing import Any, cast
 
 import pytest
 
+from docent.graph.state import empty_retrieval
+from docent.graph.tools import QUERY_CHARS, question_query, search_question
 from tests.agent import new_thread, stream, upload_manual
 from tests.conftest import InProcess
 from tests.scripted_openai import Reply, ScriptedOpenAI
@@ -135,3 +137,12 @@ async def test_extractive_mode_says_when_nothing_matches(client: Any, user: tupl
     answer = _final(events)["messages"][-1]["content"]
     assert answer.startswith("Extractive answer")
     assert answer.endswith("Nothing in your documents matches this question.")
+
+
+async def test_a_question_without_words_has_no_first_search() -> None:
+    # The API refuses such questions; a graph invoked directly may get one (an image alone).
+    retrieval = empty_retrieval("hybrid")
+    found, after = await search_question(" \n\t", retrieval, cast(Any, None))
+    assert (found, after) == ([], retrieval)
+    assert question_query("  What   does\nVACUUM do? ") == "What does VACUUM do?"
+    assert len(question_query("word " * 200)) == QUERY_CHARS

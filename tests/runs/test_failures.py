@@ -2,6 +2,7 @@
 error event, and the user's message kept so that asking again works."""
 
 import asyncio
+import gc
 import threading
 import uuid
 from collections.abc import Callable
@@ -11,6 +12,7 @@ import httpx
 import psycopg
 import pytest
 import sqlalchemy.exc
+from langgraph.checkpoint.postgres.aio import AsyncPostgresSaver
 from psycopg_pool import PoolTimeout
 
 from docent.db import runs as runs_db
@@ -575,3 +577,27 @@ async def test_a_cancel_after_the_answer_does_not_cut_its_checkpoint_write_short
     assert joined["messages"][-1]["content"].startswith("According to your documents")
     state = (await agent.http.get(f"/threads/{thread_id}/state", headers=headers)).json()
     assert [m["type"] for m in state["values"]["messages"]] == ["human", "ai", "tool", "ai"] * 2
+
+
+async def test_a_run_that_fails_before_its_search_drops_the_early_embedding(
+    agent: InProcess,
+    user: tuple[Any, Headers],
+    embedder: Embedder,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    _, headers = user
+    thread_id = await new_thread(agent.http, headers)
+
+    async def unreachable(text: str) -> list[float]:
+        raise RuntimeError("the embedding service is down")
+
+    async def unreadable(saver: Any, config: Any) -> Any:
+        raise psycopg.OperationalError("the database went away")
+
+    monkeypatch.setattr(embedder, "embed_query", unreachable)
+    monkeypatch.setattr(AsyncPostgresSaver, "aget_tuple", unreadable)
+    _, events = await stream(agent.http, headers, thread_id, "What does VACUUM do?")
+    assert events[-1][0] == "error"
+    gc.collect()  # an unretrieved error is reported when its future is collected
+    assert not [r for r in caplog.records if "never retrieved" in r.getMessage()]

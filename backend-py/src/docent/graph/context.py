@@ -20,6 +20,6 @@ class RunContext:
     retriever: Retriever
     # Called once the model has answered, before the run's checkpoint is written.
     on_answer: Callable[[], None] | None = None
-    # Query embeddings already under way (the question's, started as the run was admitted, so
-    # that it overlaps loading the thread), each taken by the first search for that query.
+    # Query embeddings already under way (the question's, started as the run begins, so that
+    # it overlaps loading the thread), each taken by the first search for that query.
     early_embeddings: dict[str, asyncio.Future[list[float]]] = field(default_factory=dict)

@@ -40,10 +40,7 @@ class Retriever:
         """`search` in a user transaction of its own, opened while the question embeds (or
         with `embedding`, the query's, from `embedding_soon`)."""
         started = time.perf_counter()
-        if mode == "keyword" and embedding is not None:
-            discard(embedding)
-            embedding = None
-        elif embedding is None:
+        if embedding is None:
             embedding = self.embedding_soon(query, mode)
         with _awaited_or_cancelled(embedding):
             async with user_transaction(sessions, principal) as session:
