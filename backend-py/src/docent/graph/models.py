@@ -60,8 +60,9 @@ class WireChatOpenAI(ChatOpenAI):
 
 
 class ExtractiveChatModel(BaseChatModel):
-    """A deterministic stand-in for a language model, run by the same graph: it searches for
-    the question, then answers with the best passages quoted and cited."""
+    """A deterministic stand-in for a language model, run by the same graph: it answers with
+    the best passages of the turn's search quoted and cited, searching for the question
+    itself when the graph has not (`SEARCH_FIRST=false`)."""
 
     passages: int = 3
 
