@@ -1,13 +1,16 @@
 """The agent's tools, limits and prompt, driven through the API with scripted model replies."""
 
+from collections.abc import Callable
 from typing import Any, cast
 
 import pytest
 
 from docent.graph.state import empty_retrieval
 from docent.graph.tools import QUERY_CHARS, question_query, search_question
-from tests.agent import new_thread, stream, upload_manual
-from tests.conftest import InProcess
+from docent.retrieval.embeddings import Embedder
+from docent.settings import Settings
+from tests.agent import app_with, new_thread, stream, upload_manual
+from tests.conftest import InProcess, running
 from tests.scripted_openai import Reply, ScriptedOpenAI
 
 Headers = dict[str, str]
@@ -146,3 +149,21 @@ async def test_a_question_without_words_has_no_first_search() -> None:
     assert (found, after) == ([], retrieval)
     assert question_query("  What   does\nVACUUM do? ") == "What does VACUUM do?"
     assert len(question_query("word " * 200)) == QUERY_CHARS
+
+
+async def test_extractive_mode_searches_itself_without_the_first_search(
+    make_settings: Callable[..., Settings], embedder: Embedder, user: tuple[Any, Headers]
+) -> None:
+    _, headers = user
+    async with running(app_with(make_settings(search_first=False), embedder)) as served:
+        await upload_manual(served, headers)
+        thread_id = await new_thread(served.http, headers)
+        _, events = await stream(
+            served.http, headers, thread_id, "How do B-tree indexes help?", stream_mode=["messages-tuple", "values"]
+        )
+    streamed = [data[0] for kind, data in events if kind == "messages"]
+    assert streamed[0]["tool_call_chunks"][0]["name"] == "search_documents"  # the call, streamed whole
+    final = _final(events)
+    assert [m["type"] for m in final["messages"]] == ["human", "ai", "tool", "ai"]
+    assert final["retrieval"]["queries"] == ["How do B-tree indexes help?"]
+    assert "B-tree index speeds up" in final["messages"][-1]["content"]
