@@ -90,7 +90,7 @@ async def test_after_the_last_tool_round_the_model_must_answer(
     assert final["citations"][0]["ref"] == 1
 
 
-@pytest.mark.settings(search_first=False, max_tool_rounds=2)
+@pytest.mark.settings(search_first=False)
 async def test_without_the_first_search_the_model_searches_first(
     agent: InProcess, user: tuple[Any, Headers], model_server: ScriptedOpenAI
 ) -> None:
