@@ -83,7 +83,11 @@ def create_app(settings: Settings, *, embedder: Embedder | None = None) -> FastA
             metrics = Metrics()
             retriever = Retriever(model, metrics)
             checkpoints = await stack.enter_async_context(
-                open_checkpoints(libpq_url(database_url), max_size=settings.database_pool_size)
+                open_checkpoints(
+                    libpq_url(database_url),
+                    max_size=settings.database_pool_size,
+                    cache_bytes=settings.checkpoint_cache_mb * 1024 * 1024,
+                )
             )
             graph = build_graph(
                 create_chat_model(settings),

@@ -34,6 +34,8 @@ class Settings(BaseSettings):
     # checkpointer and migrations, which need a session.
     request_database_url: SecretStr | None = None
     database_pool_size: int = Field(default=10, ge=1, le=200)
+    # Stored conversations kept decoded in memory, by their stored size (db/checkpoint_serde.py).
+    checkpoint_cache_mb: int = Field(default=32, ge=0, le=4096)
     data_dir: Path = Path(".data")
     migrations_dir: Path = Field(default_factory=lambda: _repo_root() / "supabase" / "migrations")
 

@@ -26,6 +26,7 @@ from psycopg import AsyncConnection
 from psycopg.rows import dict_row
 from psycopg_pool import AsyncConnectionPool, PoolTimeout
 
+from docent.db.checkpoint_serde import RememberingSerializer
 from docent.db.liveness import may_be_dead
 from docent.errors import Unavailable
 
@@ -68,8 +69,8 @@ def storage_errors() -> Iterator[None]:
 class Checkpoints:
     """The saver, and whether its tables are known to exist."""
 
-    def __init__(self, pool: AsyncConnectionPool[AsyncConnection[Any]]) -> None:
-        self.saver = AsyncPostgresSaver(pool)
+    def __init__(self, pool: AsyncConnectionPool[AsyncConnection[Any]], *, cache_bytes: int = 0) -> None:
+        self.saver = AsyncPostgresSaver(pool, serde=RememberingSerializer(budget_bytes=cache_bytes))
         # The saver serialises every operation behind one lock, which a single shared
         # connection needs and a pool does not: runs on different threads would otherwise
         # queue for each other's checkpoint writes (langgraph#7259, fix not yet released).
@@ -95,7 +96,7 @@ class Checkpoints:
 
 
 @asynccontextmanager
-async def open_checkpoints(conninfo: str, *, max_size: int) -> AsyncIterator[Checkpoints]:
+async def open_checkpoints(conninfo: str, *, max_size: int, cache_bytes: int = 0) -> AsyncIterator[Checkpoints]:
     liveness = _Liveness()
     pool: AsyncConnectionPool[AsyncConnection[Any]] = AsyncConnectionPool(
         conninfo,
@@ -110,7 +111,7 @@ async def open_checkpoints(conninfo: str, *, max_size: int) -> AsyncIterator[Che
         name="checkpoints",
     )
     await pool.open(wait=False)
-    checkpoints = Checkpoints(pool)
+    checkpoints = Checkpoints(pool, cache_bytes=cache_bytes)
     try:
         await checkpoints.ensure(within=STARTUP_SETUP_SECONDS)
     except Unavailable:
