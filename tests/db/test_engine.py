@@ -1,11 +1,19 @@
-"""Retrying while the database is away: what records a run's end across a restart."""
+"""The engine: prepared statements where the connection keeps them, and retrying while the
+database is away (what records a run's end across a restart)."""
+
+from collections.abc import Callable
 
 import psycopg
 import psycopg.errors
 import pytest
 import sqlalchemy.exc
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine
 
-from docent.db.engine import retrying_while_unavailable, unavailable
+from docent.db.engine import create_engine, retrying_while_unavailable, unavailable
+from docent.main import create_app
+from docent.settings import Settings
+from tests.conftest import running
 
 
 def _outage() -> sqlalchemy.exc.OperationalError:
@@ -69,3 +77,30 @@ async def test_a_statement_that_failed_is_not_retried() -> None:
     with pytest.raises(sqlalchemy.exc.OperationalError):
         await retrying_while_unavailable(deadlocked, within=10)
     assert len(calls) == 1
+
+
+async def _prepared_after_repeats(engine: AsyncEngine) -> int:
+    """How many statements the server holds prepared for a connection that ran one six times."""
+    async with engine.connect() as connection:
+        for _ in range(6):
+            await connection.execute(text("select count(*) from public.documents"))
+        return int(await connection.scalar(text("select count(*) from pg_prepared_statements")) or 0)
+
+
+@pytest.mark.parametrize("prepared", [True, False])
+async def test_statements_run_often_are_prepared_unless_told_not_to(database_url: str, prepared: bool) -> None:
+    engine = create_engine(database_url, pool_size=1, prepared=prepared)
+    try:
+        assert (await _prepared_after_repeats(engine) > 0) is prepared
+    finally:
+        await engine.dispose()
+
+
+@pytest.mark.parametrize("pooled", [True, False])
+async def test_request_traffic_through_the_transaction_pooler_prepares_nothing(
+    make_settings: Callable[..., Settings], database_url: str, pooled: bool
+) -> None:
+    # REQUEST_DATABASE_URL names the transaction pooler (here the same database stands in).
+    settings = make_settings(request_database_url=database_url) if pooled else make_settings()
+    async with running(create_app(settings)) as served:
+        assert (await _prepared_after_repeats(served.state["engine"]) > 0) is not pooled

@@ -72,7 +72,9 @@ def create_app(settings: Settings, *, embedder: Embedder | None = None) -> FastA
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[State]:
         async with AsyncExitStack() as stack:
-            engine = create_engine(request_url, pool_size=settings.database_pool_size)
+            # REQUEST_DATABASE_URL is the transaction pooler, which cannot keep prepared statements.
+            prepared = settings.request_database_url is None
+            engine = create_engine(request_url, pool_size=settings.database_pool_size, prepared=prepared)
             stack.push_async_callback(engine.dispose)
             http = await stack.enter_async_context(httpx.AsyncClient(follow_redirects=False))
             sessions = create_sessionmaker(engine)

@@ -55,15 +55,19 @@ def libpq_url(url: str) -> str:
     return "postgresql://" + _without_scheme(url)
 
 
-def create_engine(url: str, *, pool_size: int) -> AsyncEngine:
+def create_engine(url: str, *, pool_size: int, prepared: bool = True) -> AsyncEngine:
+    """The engine; with `prepared`, a statement run a few times on a connection is prepared
+    on the server, so it is planned once rather than at every run (0.9 ms of a search's
+    2 ms in the database). A transaction pooler cannot keep prepared statements: give it
+    `prepared=False`."""
     engine = create_async_engine(
         "postgresql+psycopg://" + _without_scheme(url),
         pool_size=pool_size,
         max_overflow=pool_size,
         pool_recycle=1800,
         hide_parameters=True,  # bound values (emails, names) stay out of error messages and logs
-        # No server-side prepared statements: the Supabase transaction pooler cannot keep them.
-        connect_args={"prepare_threshold": None, "connect_timeout": 5},
+        # psycopg prepares a statement on its fifth run on a connection (its default).
+        connect_args={"prepare_threshold": 5 if prepared else None, "connect_timeout": 5},
     )
     _lend_live_connections(engine)
     return engine
