@@ -11,12 +11,17 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from uuid import UUID
 
-from sqlalchemy import func
+from sqlalchemy import text
 from sqlalchemy.ext.asyncio import async_sessionmaker
-from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from docent.auth.principal import Principal
+
+# pgvector lives in `extensions` on Supabase (and here); its operators must resolve.
+_ACT_AS = text(
+    "select set_config('request.jwt.claims', :claims, true), set_config('role', 'authenticated', true),"
+    " set_config('search_path', 'public, extensions', true)"
+)
 
 
 def acting_as(user_id: UUID) -> Principal:
@@ -39,12 +44,5 @@ async def user_transaction(
     """One transaction acting as `principal`: commits on success, rolls back on error."""
     async with sessions() as session, session.begin():
         claims = json.dumps(dict(principal.claims))
-        await session.exec(
-            select(
-                func.set_config("request.jwt.claims", claims, True),
-                func.set_config("role", "authenticated", True),
-                # pgvector lives in `extensions` on Supabase (and here); its operators must resolve.
-                func.set_config("search_path", "public, extensions", True),
-            )
-        )
+        await (await session.connection()).execute(_ACT_AS, {"claims": claims})
         yield session
