@@ -579,7 +579,29 @@ async def test_a_cancel_after_the_answer_does_not_cut_its_checkpoint_write_short
     assert [m["type"] for m in state["values"]["messages"]] == ["human", "ai", "tool", "ai"] * 2
 
 
-async def test_a_run_that_fails_before_its_search_drops_the_early_embedding(
+async def test_a_run_refused_at_admission_drops_the_embedding_it_started(
+    agent: InProcess,
+    user: tuple[Any, Headers],
+    embedder: Embedder,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    _, headers = user
+    embedded: list[str] = []
+
+    async def unreachable(text: str) -> list[float]:
+        embedded.append(text)
+        raise RuntimeError("the embedding service is down")
+
+    monkeypatch.setattr(embedder, "embed_query", unreachable)
+    missing = await agent.http.post(f"/threads/{uuid.uuid4()}/runs/wait", headers=headers, json=run_body())
+    assert missing.status_code == 404
+    assert embedded == ["What does VACUUM do?"]  # started with the admission, before it was refused
+    gc.collect()  # an unretrieved error is reported when its task is collected
+    assert not [r for r in caplog.records if "never retrieved" in r.getMessage()]
+
+
+async def test_a_run_that_fails_before_its_search_drops_the_search_started_early(
     agent: InProcess,
     user: tuple[Any, Headers],
     embedder: Embedder,

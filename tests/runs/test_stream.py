@@ -1,5 +1,6 @@
 """Agent runs through the HTTP API, with langchain-openai against the scripted model server."""
 
+import asyncio
 import json
 from typing import Any
 
@@ -8,7 +9,9 @@ import psycopg
 import pytest
 from langgraph.checkpoint.postgres.aio import AsyncPostgresSaver
 
+from docent.retrieval import retriever as retriever_module
 from docent.retrieval.embeddings import Embedder
+from docent.retrieval.search import search_chunks
 from tests.agent import new_thread, run_body, stream, upload_manual
 from tests.conftest import InProcess
 from tests.scripted_openai import Reply, ScriptedOpenAI
@@ -181,7 +184,7 @@ async def test_checkpoints_are_written_as_a_run_ends_unless_the_run_asks_for_eve
     assert "durability" in refused.text
 
 
-async def test_the_question_is_embedded_once_starting_before_its_thread_loads(
+async def test_the_questions_search_runs_while_its_thread_loads_embedded_once(
     agent: InProcess, user: tuple[Any, dict[str, str]], embedder: Embedder, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     _, headers = user
@@ -195,17 +198,26 @@ async def test_the_question_is_embedded_once_starting_before_its_thread_loads(
         return await embed_query(text)
 
     monkeypatch.setattr(embedder, "embed_query", counted)
+    searching = asyncio.Event()
+    async def search(*args: Any, **kwargs: Any) -> Any:
+        searching.set()
+        return await search_chunks(*args, **kwargs)
+
+    monkeypatch.setattr(retriever_module, "search_chunks", search)
     loads: list[int] = []
     load = AsyncPostgresSaver.aget_tuple
 
     async def loading(saver: AsyncPostgresSaver, config: Any) -> Any:
-        loaded = await load(saver, config)
         loads.append(len(embedded))
-        return loaded
+        # The thread's state is not back until the search is under way: a search that
+        # waited for it would never start, and the run would fail.
+        await asyncio.wait_for(searching.wait(), timeout=10)
+        return await load(saver, config)
 
     monkeypatch.setattr(AsyncPostgresSaver, "aget_tuple", loading)
     _, events = await stream(agent.http, headers, thread_id, "What does   VACUUM\ndo?")
+    assert [kind for kind, _ in events][-1] != "error", events[-1]
     assert embedded == ["What does VACUUM do?"]  # the first search's query, embedded once
-    assert loads[0] == 1, "the embedding began while the thread's checkpoint was read"
+    assert loads[0] == 1, "the embedding began before the thread's checkpoint was read"
     final = [data for kind, data in events if kind == "values"][-1]
     assert final["retrieval"]["queries"] == ["What does VACUUM do?"]

@@ -28,7 +28,7 @@ from docent.graph import citations
 from docent.graph.context import RunContext
 from docent.graph.prompts import FINAL_ROUND, model_input, turn_start
 from docent.graph.state import AgentState, Retrieval, empty_retrieval
-from docent.graph.tools import TOOL_SPECS, run_tool, search_question
+from docent.graph.tools import SEARCH_MODE, TOOL_SPECS, run_tool, search_question
 
 GRAPH_ID = "docent"
 Graph = CompiledStateGraph[AgentState, RunContext, AgentState, AgentState]
@@ -40,7 +40,6 @@ def build_graph(
     checkpointer: BaseCheckpointSaver[Any] | None,
     max_tool_rounds: int = 4,
     history_turns: int = 10,
-    search_mode: str = "hybrid",
     search_first: bool = True,
 ) -> Graph:
     with_tools = model.bind_tools(TOOL_SPECS)
@@ -48,7 +47,7 @@ def build_graph(
     async def agent(state: AgentState, runtime: Runtime[RunContext]) -> AgentState:
         question = state["messages"][-1]
         starting = isinstance(question, HumanMessage)
-        retrieval = empty_retrieval(search_mode) if starting else state["retrieval"]
+        retrieval = empty_retrieval(SEARCH_MODE) if starting else state["retrieval"]
         found: list[AnyMessage] = []
         if starting and search_first:
             found, retrieval = await search_question(question.text, retrieval, runtime.context)

@@ -9,6 +9,10 @@ from sqlalchemy.ext.asyncio import async_sessionmaker
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from docent.retrieval.retriever import Retriever
+from docent.retrieval.search import Mode, SearchHit
+
+# A search by what it asks: the query, how many passages, which mode.
+SearchKey = tuple[str, int, Mode]
 
 
 @dataclass(frozen=True, slots=True)
@@ -20,6 +24,6 @@ class RunContext:
     retriever: Retriever
     # Called once the model has answered, before the run's checkpoint is written.
     on_answer: Callable[[], None] | None = None
-    # Query embeddings already under way (the question's, started as the run begins, so that
-    # it overlaps loading the thread), each taken by the first search for that query.
-    early_embeddings: dict[str, asyncio.Future[list[float]]] = field(default_factory=dict)
+    # Searches already under way (the question's, started as the run begins, so that it
+    # overlaps loading the thread), each taken by the first search that asks the same.
+    early_searches: dict[SearchKey, asyncio.Future[list[SearchHit]]] = field(default_factory=dict)

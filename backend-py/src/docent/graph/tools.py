@@ -5,6 +5,7 @@ comes back is wrapped as untrusted material with its source: a document may cont
 instructions, and the model is told to treat them as data.
 """
 
+import asyncio
 import html
 import json
 import re
@@ -30,6 +31,8 @@ _TAG = re.compile(r"</?\s*passage", re.IGNORECASE)
 
 
 QUERY_CHARS = 500
+SEARCH_K = 6  # passages a search returns unless the model asks for another number
+SEARCH_MODE: Mode = "hybrid"
 
 
 def question_query(question: str) -> str:
@@ -41,7 +44,7 @@ class SearchDocuments(BaseModel):
     """Search the user's documents; returns the best-matching passages, each with a [ref] to cite."""
 
     query: str = Field(min_length=1, max_length=QUERY_CHARS, description="what to look for, in words likely to appear")
-    k: int = Field(default=6, ge=1, le=12, description="how many passages to return")
+    k: int = Field(default=SEARCH_K, ge=1, le=12, description="how many passages to return")
 
 
 class ListDocuments(BaseModel):
@@ -74,6 +77,20 @@ class Passage(BaseModel):
     title: str
     heading_path: list[str]
     content: str
+
+
+def search_question_soon(
+    question: str, context: RunContext, *, embedding: asyncio.Future[list[float]] | None = None
+) -> None:
+    """Start the search `search_question` will make, now (with `embedding`, its query's, if
+    already under way): it needs only the question, so it can run while the thread loads.
+    The first search that asks the same takes it."""
+    query = question_query(question)
+    if query:
+        search = context.retriever.search_as(
+            context.sessions, acting_as(context.user_id), query=query, k=SEARCH_K, mode=SEARCH_MODE, embedding=embedding
+        )
+        context.early_searches[query, SEARCH_K, SEARCH_MODE] = asyncio.ensure_future(search)
 
 
 async def search_question(
@@ -120,11 +137,14 @@ class UserDocuments(BaseRetriever):
     async def _aget_relevant_documents(
         self, query: str, *, run_manager: AsyncCallbackManagerForRetrieverRun
     ) -> list[Document]:
-        principal = acting_as(self.context.user_id)
-        early = self.context.early_embeddings.pop(query, None)
-        hits = await self.context.retriever.search_as(
-            self.context.sessions, principal, query=query, k=self.k, mode=self.mode, embedding=early
-        )
+        early = self.context.early_searches.pop((query, self.k, self.mode), None)
+        if early is not None:
+            hits = await early
+        else:
+            principal = acting_as(self.context.user_id)
+            hits = await self.context.retriever.search_as(
+                self.context.sessions, principal, query=query, k=self.k, mode=self.mode
+            )
         return [
             Document(hit.content, metadata=hit.model_dump(mode="json", exclude={"content"}), id=str(hit.chunk_id))
             for hit in hits

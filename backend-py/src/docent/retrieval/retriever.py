@@ -4,6 +4,7 @@ import asyncio
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import Any
 
 from sqlalchemy.ext.asyncio import async_sessionmaker
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -76,10 +77,11 @@ def _awaited_or_cancelled(embedding: asyncio.Future[list[float]] | None) -> Iter
             discard(embedding)
 
 
-def discard(embedding: asyncio.Future[list[float]]) -> None:
-    """An embedding no one will await: cancelled if still under way (its thread just
-    finishes), else its error, if any, retrieved so that it is not reported as lost."""
-    if not embedding.done():
-        embedding.cancel()
-    elif not embedding.cancelled():
-        embedding.exception()
+def discard(future: asyncio.Future[Any]) -> None:
+    """Work no one will await (an embedding, a search): cancelled if still under way (an
+    embedding's thread just finishes), else its error, if any, retrieved so that it is not
+    reported as lost."""
+    if not future.done():
+        future.cancel()
+    elif not future.cancelled():
+        future.exception()

@@ -17,6 +17,8 @@ class LiveRun:
     waits_for: "list[LiveRun]" = field(default_factory=list)  # the thread's earlier runs, until they end
     task: "asyncio.Task[None] | None" = None
     values: dict[str, Any] | None = None  # the latest full state
+    # The question's embedding for the first search, started as the run was admitted.
+    embedding: "asyncio.Future[list[float]] | None" = None
     error: dict[str, str] | None = None
     cancelled: bool = False
     finishing: bool = False  # recording its outcome: cancelling now would lose that

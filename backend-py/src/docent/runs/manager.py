@@ -41,7 +41,7 @@ from docent.errors import Conflict, NotFound, TooManyRequests
 from docent.graph import GRAPH_ID, AgentState, RunContext
 from docent.graph.build import Graph
 from docent.graph.citations import shorten
-from docent.graph.tools import question_query
+from docent.graph.tools import question_query, search_question_soon
 from docent.metrics import Metrics
 from docent.retrieval.retriever import Retriever, discard
 from docent.runs import failures
@@ -121,6 +121,17 @@ class RunManager:
         run, in the caller's transaction. Listen to the returned run at once, and `launch` it
         once that transaction has committed."""
         await self._checkpoints.ensure()
+        embedding = self._question_embedding(spec.question)
+        try:
+            run, live = await self._admit(session, user_id=user_id, spec=spec, run_id=run_id)
+        except BaseException:
+            if embedding is not None:
+                discard(embedding)
+            raise
+        live.embedding = embedding
+        return run, live
+
+    async def _admit(self, session: AsyncSession, *, user_id: UUID, spec: RunSpec, run_id: UUID) -> tuple[Run, LiveRun]:
         waits = spec.strategy != "reject" and bool(self._on_thread(spec.thread_id))
         run = Run(
             id=run_id,
@@ -142,8 +153,7 @@ class RunManager:
         if admission == "busy":
             raise Conflict(BUSY, code="thread_busy")
         await self._check_limits(session, user_id)  # a 429 rolls the admission back with the transaction
-        live = LiveRun(run_id=run.id, thread_id=run.thread_id, user_id=user_id, queued=waits)
-        return run, live
+        return run, LiveRun(run_id=run.id, thread_id=run.thread_id, user_id=user_id, queued=waits)
 
     def launch(self, live: LiveRun, spec: RunSpec) -> None:
         if live.queued:
@@ -355,12 +365,10 @@ class RunManager:
     async def _stream(self, live: LiveRun, spec: RunSpec, tokens: list[int], started: float) -> None:
         requested = {_GRAPH_MODES[mode] for mode in spec.stream_modes}
         context = RunContext(
-            user_id=live.user_id,
-            sessions=self._sessions,
-            retriever=self._retriever,
-            on_answer=live.answered,
-            early_embeddings=self._early_embeddings(spec.question),
+            user_id=live.user_id, sessions=self._sessions, retriever=self._retriever, on_answer=live.answered
         )
+        if self._settings.search_first:
+            search_question_soon(spec.question, context, embedding=live.embedding)  # overlaps loading the thread
         first_token = True
         modes = cast(list[GraphMode], sorted(requested | {"values", "updates"}))
         chunk: Any
@@ -383,14 +391,14 @@ class RunManager:
                 if mode in requested:
                     live.publish(_EVENTS[mode], chunk)  # encoded by each listener, if any
         finally:
-            for unused in context.early_embeddings.values():
+            for unused in context.early_searches.values():
                 discard(unused)
 
-    def _early_embeddings(self, question: str) -> dict[str, asyncio.Future[list[float]]]:
-        """The first search's embedding, started now: it overlaps loading the thread."""
+    def _question_embedding(self, question: str) -> asyncio.Future[list[float]] | None:
+        """The first search's embedding, started as the run is admitted: it overlaps the
+        admission's round trips, and the search the loading of the thread."""
         query = question_query(question)
-        embedding = self._retriever.embedding_soon(query) if self._settings.search_first and query else None
-        return {query: embedding} if embedding is not None else {}
+        return self._retriever.embedding_soon(query) if self._settings.search_first and query else None
 
     async def _question_kept(self, live: LiveRun) -> bool:
         """Whether a failed run's question is in its thread (its id is the run's), so that a
@@ -453,6 +461,8 @@ class RunManager:
 
     def _forget(self, live: LiveRun) -> None:
         """Close the run's listeners and drop it (also for a task cancelled before it began)."""
+        if live.embedding is not None:
+            discard(live.embedding)
         live.close()
         self._by_run.pop(live.run_id, None)
 
