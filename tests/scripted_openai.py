@@ -70,6 +70,7 @@ class ScriptedOpenAI(LoopbackServer):
                     send_json(self, [vars(t) for t in owner.timings])
 
             def do_POST(self) -> None:
+                received = time.monotonic()  # a model's time includes reading the request
                 raw = self.rfile.read(int(self.headers["content-length"]))
                 if not raw:  # the client went away mid-request (`make soak` kills the service)
                     self.close_connection = True
@@ -80,7 +81,7 @@ class ScriptedOpenAI(LoopbackServer):
                 if self.path.endswith("/embeddings"):
                     owner._embeddings(self, body)
                 else:
-                    owner._chat(self, body)
+                    owner._chat(self, body, received)
 
             def log_message(self, *_: Any) -> None:
                 pass
@@ -104,8 +105,8 @@ class ScriptedOpenAI(LoopbackServer):
         usage = {"prompt_tokens": 1, "total_tokens": 1}
         send_json(handler, {"object": "list", "data": data, "model": body["model"], "usage": usage})
 
-    def _chat(self, handler: BaseHTTPRequestHandler, body: dict[str, Any]) -> None:
-        timing = Timing(start=time.monotonic())
+    def _chat(self, handler: BaseHTTPRequestHandler, body: dict[str, Any], received: float) -> None:
+        timing = Timing(start=received)
         try:
             self._answer(handler, body, timing)
         finally:

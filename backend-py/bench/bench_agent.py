@@ -3,9 +3,10 @@
 Each figure is measured twice in one run: through the service (`docent serve`, a real
 uvicorn process: auth, the user transaction, the thread lease, the Postgres checkpointer,
 SSE) and for the same graph invoked in-process with no HTTP and no checkpointer. Model
-time, as the scripted server clocks it (same process, same monotonic clock), is taken out
-of both, so what remains is Docent's own time: retrieval (query embedding and search)
-included, as in any turn.
+time, as the scripted server clocks it (from reading a request to its last byte; same
+machine, same monotonic clock), is taken out of both, so what remains is Docent's own
+time: retrieval (query embedding and search) included, as in any turn. A service turn
+ends when its response has arrived whole, before this client decodes it.
 
 1. Own time per turn, one user asking in sequence (`runs/wait`): p50 / p95, and what the
    service adds to the in-process graph, turn by turn.
@@ -190,11 +191,15 @@ def _ask(question: str) -> dict[str, Any]:
     return {"assistant_id": "docent", "input": {"messages": [{"role": "user", "content": question}]}}
 
 
-async def _service_turn(http: httpx.AsyncClient, headers: dict[str, str], thread_id: str, question: str) -> None:
+async def _service_turn(http: httpx.AsyncClient, headers: dict[str, str], thread_id: str, question: str) -> float:
+    """One turn through `runs/wait`; when its response had arrived whole. Decoding it comes
+    after: that is this client's work (a 30-turn conversation is a few hundred kB of JSON)."""
     response = await http.post(f"/threads/{thread_id}/runs/wait", headers=headers, json=_ask(question))
+    arrived = time.monotonic()
     body = response.json()
     if response.status_code != 200 or "__error__" in body:
         raise RuntimeError(f"turn failed: {response.status_code} {body}")
+    return arrived
 
 
 async def _service_first_token(
@@ -269,8 +274,8 @@ async def main() -> None:
         for n in range(SEQUENTIAL_TURNS):
             question = QUESTIONS[n % len(QUESTIONS)]
             mark, started = _count(model), time.monotonic()
-            await _service_turn(http, headers, thread_id, question)
-            own_service.append(time.monotonic() - started - _model_seconds(model, mark))
+            arrived = await _service_turn(http, headers, thread_id, question)
+            own_service.append(arrived - started - _model_seconds(model, mark))
             mark, started = _count(model), time.monotonic()
             await inprocess_turn(users[0], question, history)
             own_inprocess.append(time.monotonic() - started - _model_seconds(model, mark))
