@@ -199,6 +199,7 @@ async def test_the_questions_search_runs_while_its_thread_loads_embedded_once(
 
     monkeypatch.setattr(embedder, "embed_query", counted)
     searching = asyncio.Event()
+
     async def search(*args: Any, **kwargs: Any) -> Any:
         searching.set()
         return await search_chunks(*args, **kwargs)
