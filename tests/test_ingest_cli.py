@@ -71,6 +71,29 @@ def test_eval_prints_a_table_per_mode(runner: CliRunner, corpus: Path, tmp_path:
     assert table["vector"].startswith("| vector | 1.00 | 1.00 | 1.00 |")
 
 
+def test_eval_warns_of_documents_another_model_embedded(
+    runner: CliRunner, corpus: Path, tmp_path: Path, database_url: str
+) -> None:
+    questions = tmp_path / "questions.jsonl"
+    question = {"id": "q1", "question": "How hot should the oven be for sourdough?", "gold_pages": ["bread.md"]}
+    questions.write_text(json.dumps(question))
+    email = f"eval-{uuid.uuid4().hex[:8]}@example.com"
+    arguments = ["eval", "--questions", str(questions), "--corpus", str(corpus), "--mode", "vector", "--email", email]
+    first = runner.invoke(cli, arguments)
+    assert first.exit_code == 0, first.output
+    assert "warning" not in first.stderr
+    with psycopg.connect(database_url) as conn:  # as if an earlier model had embedded the corpus
+        conn.execute(
+            "update chunks set embedding_model = 'retired-model'"
+            " where user_id = (select id from auth.users where email = %s)",
+            (email,),
+        )
+    again = runner.invoke(cli, arguments)
+    assert again.exit_code == 0, again.output
+    assert "warning: 2 document(s) were embedded by another model" in again.stderr
+    assert "| vector | 0.00 |" in again.stdout
+
+
 def test_eval_refuses_unknown_modes(runner: CliRunner, corpus: Path, tmp_path: Path) -> None:
     questions = tmp_path / "q.jsonl"
     questions.write_text("")

@@ -19,6 +19,7 @@ from sqlalchemy.ext.asyncio import async_sessionmaker
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from docent.auth.development import development_secret, development_token, is_email
+from docent.db.chunks import stale_documents
 from docent.db.embedded import embedded_postgres
 from docent.db.engine import create_engine, create_sessionmaker, libpq_url
 from docent.db.migrations import MigrationFailed, migrate
@@ -244,6 +245,16 @@ async def _evaluate(
 ) -> list[ModeReport]:
     async with _services(settings) as (sessions, embedder):
         owner = await _owner(settings, sessions, email)
+        async with sessions() as session:
+            stale = [
+                document for document, user in await stale_documents(session, model=embedder.name) if user == owner
+            ]
+        if stale:  # left from an earlier embedding model: `ingest` skips unchanged files
+            typer.echo(
+                f"warning: {len(stale)} document(s) were embedded by another model; vector search skips them"
+                " until `docent reindex` re-embeds them",
+                err=True,
+            )
         retriever = Retriever(embedder)
         return [
             await evaluate(sessions, retriever, user_id=owner, questions=questions, mode=mode, k=k) for mode in modes
