@@ -579,47 +579,48 @@ async def test_a_cancel_after_the_answer_does_not_cut_its_checkpoint_write_short
     assert [m["type"] for m in state["values"]["messages"]] == ["human", "ai", "tool", "ai"] * 2
 
 
-async def test_a_run_refused_at_admission_drops_the_embedding_it_started(
-    agent: InProcess,
-    user: tuple[Any, Headers],
-    embedder: Embedder,
-    monkeypatch: pytest.MonkeyPatch,
-    caplog: pytest.LogCaptureFixture,
-) -> None:
-    _, headers = user
-    embedded: list[str] = []
+@pytest.fixture
+def embedding_down(embedder: Embedder, monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The embedding model failing every call; the texts it was asked to embed."""
+    asked: list[str] = []
 
     async def unreachable(text: str) -> list[float]:
-        embedded.append(text)
+        asked.append(text)
         raise RuntimeError("the embedding service is down")
 
     monkeypatch.setattr(embedder, "embed_query", unreachable)
-    missing = await agent.http.post(f"/threads/{uuid.uuid4()}/runs/wait", headers=headers, json=run_body())
-    assert missing.status_code == 404
-    assert embedded == ["What does VACUUM do?"]  # started with the admission, before it was refused
+    return asked
+
+
+def _no_error_left_unretrieved(caplog: pytest.LogCaptureFixture) -> None:
     gc.collect()  # an unretrieved error is reported when its task is collected
     assert not [r for r in caplog.records if "never retrieved" in r.getMessage()]
+
+
+async def test_a_run_refused_at_admission_drops_the_embedding_it_started(
+    agent: InProcess, user: tuple[Any, Headers], embedding_down: list[str], caplog: pytest.LogCaptureFixture
+) -> None:
+    _, headers = user
+    missing = await agent.http.post(f"/threads/{uuid.uuid4()}/runs/wait", headers=headers, json=run_body())
+    assert missing.status_code == 404
+    assert embedding_down == ["What does VACUUM do?"]  # started with the admission, before it was refused
+    _no_error_left_unretrieved(caplog)
 
 
 async def test_a_run_that_fails_before_its_search_drops_the_search_started_early(
     agent: InProcess,
     user: tuple[Any, Headers],
-    embedder: Embedder,
+    embedding_down: list[str],
     monkeypatch: pytest.MonkeyPatch,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     _, headers = user
     thread_id = await new_thread(agent.http, headers)
 
-    async def unreachable(text: str) -> list[float]:
-        raise RuntimeError("the embedding service is down")
-
     async def unreadable(saver: Any, config: Any) -> Any:
         raise psycopg.OperationalError("the database went away")
 
-    monkeypatch.setattr(embedder, "embed_query", unreachable)
     monkeypatch.setattr(AsyncPostgresSaver, "aget_tuple", unreadable)
     _, events = await stream(agent.http, headers, thread_id, "What does VACUUM do?")
     assert events[-1][0] == "error"
-    gc.collect()  # an unretrieved error is reported when its future is collected
-    assert not [r for r in caplog.records if "never retrieved" in r.getMessage()]
+    _no_error_left_unretrieved(caplog)
