@@ -1,4 +1,7 @@
-"""Typed access to the lifespan's resources, and the per-request user transaction."""
+"""Typed access to the lifespan's resources, and the per-request user transaction.
+
+Every dependency is `async def`, even those that only read `request.state`: FastAPI runs a
+plain `def` dependency in its thread pool, a thread hop per dependency per request."""
 
 from collections.abc import AsyncIterator, Callable
 from typing import Annotated, cast
@@ -22,27 +25,27 @@ from docent.settings import Settings
 _AFTER_COMMIT = "docent.after_commit"
 
 
-def _sessions(request: Request) -> async_sessionmaker[AsyncSession]:
+async def _sessions(request: Request) -> async_sessionmaker[AsyncSession]:
     return cast(async_sessionmaker[AsyncSession], request.state.sessions)
 
 
-def _engine(request: Request) -> AsyncEngine:
+async def _engine(request: Request) -> AsyncEngine:
     return cast(AsyncEngine, request.state.engine)
 
 
-def _migrations(request: Request) -> list[Migration]:
+async def _migrations(request: Request) -> list[Migration]:
     return cast(list[Migration], request.state.migrations)
 
 
-def _settings(request: Request) -> Settings:
+async def _settings(request: Request) -> Settings:
     return cast(Settings, request.state.settings)
 
 
-def _worker(request: Request) -> IngestionWorker:
+async def _worker(request: Request) -> IngestionWorker:
     return cast(IngestionWorker, request.state.worker)
 
 
-def _retriever(request: Request) -> Retriever:
+async def _retriever(request: Request) -> Retriever:
     return cast(Retriever, request.state.retriever)
 
 
@@ -52,20 +55,20 @@ async def _graph(request: Request) -> Graph:
     return cast(Graph, request.state.graph)
 
 
-def _runs(request: Request) -> RunManager:
+async def _runs(request: Request) -> RunManager:
     return cast(RunManager, request.state.runs)
 
 
-def _metrics(request: Request) -> Metrics:
+async def _metrics(request: Request) -> Metrics:
     return cast(Metrics, request.state.metrics)
 
 
-def _tracing(request: Request) -> Tracing | None:
+async def _tracing(request: Request) -> Tracing | None:
     return cast(Tracing | None, request.state.tracing)
 
 
 async def _user_session(request: Request, principal: CurrentPrincipal) -> AsyncIterator[AsyncSession]:
-    async with user_transaction(_sessions(request), principal) as session:
+    async with user_transaction(await _sessions(request), principal) as session:
         await ensure_profile(session, user_id=principal.user_id, email=principal.email)
         yield session
     for hook in session.info.pop(_AFTER_COMMIT, []):
