@@ -41,6 +41,7 @@ from docent.db.embedded import embedded_postgres
 from docent.db.engine import create_engine, create_sessionmaker
 from docent.db.migrations import migrate
 from docent.graph import RunContext, build_graph, create_chat_model
+from docent.graph.models import model_http_client
 from docent.ingestion.batch import ingest_files
 from docent.retrieval.embeddings import create_embedder
 from docent.retrieval.retriever import Retriever
@@ -231,7 +232,8 @@ async def main() -> None:
         )
         engine = create_engine(url, pool_size=20)
         stack.push_async_callback(engine.dispose)
-        graph = build_graph(create_chat_model(settings), checkpointer=None)
+        model_http = await stack.enter_async_context(model_http_client(settings))
+        graph = build_graph(create_chat_model(settings, http_client=model_http), checkpointer=None)
         retriever = Retriever(create_embedder(Settings()))
         sessions = create_sessionmaker(engine)
 

@@ -20,6 +20,7 @@ from docent.db.engine import create_engine, create_sessionmaker, libpq_url
 from docent.db.migrations import Migration, discover
 from docent.graph import build_graph, create_chat_model
 from docent.graph.build import Graph
+from docent.graph.models import model_http_client
 from docent.ingestion.worker import IngestionWorker
 from docent.metrics import Metrics
 from docent.retrieval.embeddings import Embedder, create_embedder
@@ -91,8 +92,9 @@ def create_app(settings: Settings, *, embedder: Embedder | None = None) -> FastA
                     cache_bytes=settings.checkpoint_cache_mb * 1024 * 1024,
                 )
             )
+            model_http = await stack.enter_async_context(model_http_client(settings))
             graph = build_graph(
-                create_chat_model(settings),
+                create_chat_model(settings, http_client=model_http),
                 checkpointer=checkpoints.saver,
                 max_tool_rounds=settings.max_tool_rounds,
                 history_turns=settings.chat_history_turns,
