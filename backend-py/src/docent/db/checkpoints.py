@@ -21,11 +21,11 @@ from typing import Any, cast
 from weakref import WeakKeyDictionary
 
 import psycopg
-from langgraph.checkpoint.postgres.aio import AsyncPostgresSaver
 from psycopg import AsyncConnection
 from psycopg.rows import dict_row
 from psycopg_pool import AsyncConnectionPool, PoolTimeout
 
+from docent.db.checkpoint_saver import LatestStateSaver
 from docent.db.checkpoint_serde import RememberingSerializer
 from docent.db.liveness import may_be_dead
 from docent.errors import Unavailable
@@ -70,7 +70,8 @@ class Checkpoints:
     """The saver, and whether its tables are known to exist."""
 
     def __init__(self, pool: AsyncConnectionPool[AsyncConnection[Any]], *, cache_bytes: int = 0) -> None:
-        self.saver = AsyncPostgresSaver(pool, serde=RememberingSerializer(budget_bytes=cache_bytes))
+        serde = RememberingSerializer(budget_bytes=cache_bytes)
+        self.saver = LatestStateSaver(pool, serde=serde, budget_bytes=cache_bytes)
         # The saver serialises every operation behind one lock, which a single shared
         # connection needs and a pool does not: runs on different threads would otherwise
         # queue for each other's checkpoint writes (langgraph#7259, fix not yet released).

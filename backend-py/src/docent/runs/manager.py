@@ -417,7 +417,12 @@ class RunManager:
             recursion_limit=RECURSION_LIMIT,
             run_id=live.run_id,
             run_name=GRAPH_ID,
-            metadata={**spec.metadata, "user_id": str(live.user_id), "thread_id": str(live.thread_id)},
+            metadata={
+                **spec.metadata,
+                "user_id": str(live.user_id),
+                "thread_id": str(live.thread_id),
+                "run_id": str(live.run_id),  # as the Agent Server's; the saver keys what it remembers by it
+            },
         )
         if self._tracing is not None:
             async with user_transaction(self._sessions, acting_as(live.user_id)) as session:
@@ -427,6 +432,10 @@ class RunManager:
         return config
 
     async def _finish(self, live: LiveRun, outcome: _Outcome, tokens: list[int], seconds: float) -> None:
+        # The thread's next load takes a successful run's messages as they are (a failed run
+        # may have stopped between its last event and its last checkpoint).
+        remembered = {"messages": live.values["messages"]} if outcome.status == "success" and live.values else None
+        self._checkpoints.saver.run_ended(run_id=str(live.run_id), thread_id=str(live.thread_id), values=remembered)
         metrics = self._metrics
         metrics.run_seconds.labels(outcome.status).observe(seconds)
         metrics.tokens.labels("input").inc(tokens[0])
