@@ -69,9 +69,7 @@ class LatestStateSaver(AsyncPostgresSaver):
         self._drop(thread_id)
         if checkpoint_id is None or values is None:
             return
-        size = sum(
-            _PER_VALUE_BYTES + len(str(getattr(item, "content", item))) for value in values.values() for item in value
-        )
+        size = _estimated_bytes(values)
         if size > self._budget:
             return
         self._latest[thread_id] = _Latest(checkpoint_id, {name: list(value) for name, value in values.items()}, size)
@@ -108,5 +106,6 @@ class LatestStateSaver(AsyncPostgresSaver):
 
 
 def _estimated_bytes(values: Mapping[str, list[Any]]) -> int:
-    items = [item for value in values.values() for item in value]
-    return sum(_PER_VALUE_BYTES + len(str(getattr(item, "content", item))) for item in items)
+    return sum(
+        _PER_VALUE_BYTES + len(str(getattr(item, "content", item))) for value in values.values() for item in value
+    )
