@@ -1,10 +1,12 @@
 """A thread's next load takes the messages its last run left, and only while they are what
 the database holds at that checkpoint."""
 
+import asyncio
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import Any
 
+import psycopg
 import pytest
 from langchain_core.messages import AIMessage, HumanMessage
 from langchain_core.runnables import RunnableConfig
@@ -199,3 +201,43 @@ async def test_a_deleted_thread_is_forgotten(
     checkpoint_id = await _run(saver, "a", "r1", "one")
     await saver.adelete_thread("a")
     assert await _loaded(saver, "a", checkpoint_id) is None
+
+
+async def test_one_threads_slow_statement_does_not_hold_up_another_threads_checkpoints(settings: Settings) -> None:
+    """LangGraph's saver queues every statement behind one lock; from a pool it need not
+    (`Checkpoints` replaces the lock)."""
+    assert settings.database_url is not None
+    url = libpq_url(settings.database_url.get_secret_value())
+    async with (
+        open_checkpoints(url, max_size=3) as checkpoints,
+        await psycopg.AsyncConnection.connect(url) as locker,
+        await psycopg.AsyncConnection.connect(url, autocommit=True) as probe,
+    ):
+        saver = checkpoints.saver
+        config: RunnableConfig = {"configurable": {"thread_id": "slow", "checkpoint_ns": ""}}
+        checkpoint = empty_checkpoint()
+        await saver.aput(config, checkpoint, {}, {})
+        await locker.execute("select 1 from langgraph.checkpoints where thread_id = 'slow' for update")
+        blocked = asyncio.create_task(saver.aput(config, checkpoint, {}, {}))  # waits for the row lock
+        await _until_a_checkpoint_write_waits_for_a_lock(probe)
+
+        other = await asyncio.wait_for(
+            saver.aget_tuple({"configurable": {"thread_id": "other", "checkpoint_ns": ""}}), timeout=10
+        )
+
+        assert other is None
+        assert not blocked.done()
+        await locker.rollback()
+        await blocked
+
+
+async def _until_a_checkpoint_write_waits_for_a_lock(conn: psycopg.AsyncConnection[Any]) -> None:
+    """Return once a write to the checkpoints waits for a row lock (`conn` in autocommit: a
+    transaction would see one snapshot of `pg_stat_activity`)."""
+    query = (
+        "select count(*) from pg_stat_activity"
+        " where wait_event_type = 'Lock' and query ~ '^\\s*INSERT INTO checkpoints'"
+    )
+    async with asyncio.timeout(10):
+        while not (await (await conn.execute(query)).fetchone() or (0,))[0]:
+            pass  # each probe is a round trip to the database
