@@ -6,7 +6,6 @@ import re
 from collections.abc import AsyncIterator, Iterator, Sequence
 from typing import Any
 
-import httpx2
 from langchain_core.callbacks import AsyncCallbackManagerForLLMRun, CallbackManagerForLLMRun
 from langchain_core.language_models import BaseChatModel, LanguageModelInput
 from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage, HumanMessage, ToolMessage
@@ -25,7 +24,7 @@ EXTRACTIVE_LABEL = (
 _EXCERPT_WORDS = 60
 
 
-def create_chat_model(settings: Settings, *, http_client: httpx2.AsyncClient | None = None) -> BaseChatModel:
+def create_chat_model(settings: Settings, *, http_client: DefaultAioHttpClient | None = None) -> BaseChatModel:
     """OpenAI, or any OpenAI-compatible server at OPENAI_BASE_URL; with neither, extractive.
     `http_client` carries the model's requests (the service passes `model_http_client()`,
     and closes it); without it, langchain-openai's shared default."""
@@ -45,7 +44,7 @@ def create_chat_model(settings: Settings, *, http_client: httpx2.AsyncClient | N
     )
 
 
-def model_http_client(settings: Settings) -> httpx2.AsyncClient:
+def model_http_client(settings: Settings) -> DefaultAioHttpClient:
     """The OpenAI client's HTTP client with aiohttp underneath (the SDK's `aiohttp` extra):
     its C parser takes about 1.2 ms less CPU per model call than the default pure-Python
     HTTP/1.1 stack, time a turn spends on the event loop. Proxies from the environment still
