@@ -57,6 +57,7 @@ class ScriptedOpenAI(LoopbackServer):
         self.script: deque[Reply] = deque()
         self.release = threading.Event()  # lets "hang" replies end (set at shutdown)
         self.hanging = threading.Event()  # set once a "hang" reply has begun
+        self.gated = threading.Event()  # set once a gated reply waits at its gate
         self.timings: list[Timing] = []  # per chat request, on this process's monotonic clock
         self.lock = threading.Lock()
         owner = self
@@ -170,6 +171,7 @@ class ScriptedOpenAI(LoopbackServer):
             timing.first_token = timing.first_token or time.monotonic()
             send(_chunk(model, {"content": piece}))
             if n == 0 and reply.gate is not None:
+                self.gated.set()
                 reply.gate.wait(30)
         send(_chunk(model, {}, finish_reason="tool_calls" if reply.tool_calls else "stop"))
         if (body.get("stream_options") or {}).get("include_usage"):

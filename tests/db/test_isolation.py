@@ -115,11 +115,12 @@ def test_sqlmodel_tables_match_the_migrations(database_url: str) -> None:
         "update public.threads set locked_until = null, status = 'idle'",
         "update public.runs set status = 'success', output_tokens = 0",
         "select * from langgraph.checkpoints",
+        "select public.hold_thread_for_write(gen_random_uuid(), gen_random_uuid())",
     ],
 )
 async def test_users_cannot_write_their_own_bookkeeping_or_read_checkpoints(database_url: str, statement: str) -> None:
     """Through the Supabase Data API a user acts as `authenticated`: their budget, leases and
-    run outcomes, and every checkpoint, are out of reach."""
+    run outcomes, every checkpoint, and the checkpoint writes' lease check are out of reach."""
     user = create_user(database_url)
     engine = create_engine(database_url, pool_size=1)
     sessions = create_sessionmaker(engine)

@@ -524,7 +524,7 @@ async def test_a_queued_run_waits_out_the_lease_of_a_dead_process_that_took_the_
 
     joined = await agent.http.get(f"/threads/{thread_id}/runs/{queued}/join", headers=headers)
     questions = [m["content"] for m in joined.json()["messages"] if m["type"] == "human"]
-    assert questions == ["What does VACUUM do?", "Queued question?"]
+    assert questions == ["Queued question?"]  # the holder had lost the thread: its last write was refused
 
 
 async def test_a_run_whose_question_never_reached_the_thread_says_so(

@@ -15,7 +15,7 @@ from docent.main import create_app
 from docent.retrieval.embeddings import Embedder
 from docent.runs import LiveRun, RunManager, manager
 from docent.settings import Settings
-from tests.agent import new_thread, run_body, upload_manual
+from tests.agent import new_thread, run_body, stream, upload_manual
 from tests.conftest import InProcess, running
 from tests.scripted_openai import Reply, ScriptedOpenAI
 
@@ -194,3 +194,54 @@ async def test_a_replica_listens_again_after_losing_its_connection(
         cancel = await other.http.post(f"/threads/{thread_id}/runs/{run_id}/cancel?wait=1", headers=headers)
     assert cancel.status_code == 200
     assert live.done.is_set()
+
+
+async def test_a_run_that_lost_its_thread_to_another_replica_writes_nothing_to_it(
+    replicas: tuple[InProcess, InProcess],
+    user: tuple[Any, Headers],
+    model_server: ScriptedOpenAI,
+    database_url: str,
+) -> None:
+    """A run stalled past its lease (here its model call is held while the lease is made to
+    lapse) while another replica's run takes the thread over: its late answer is refused, not
+    written beside the other run's turn."""
+    stale, taker = replicas
+    _, headers = user
+    await upload_manual(stale, headers)
+    thread_id = await new_thread(stale.http, headers)
+    assert (await stale.http.post(f"/threads/{thread_id}/runs/wait", headers=headers, json=run_body())).is_success
+    gate = threading.Event()
+    model_server.script.append(Reply("A stalled answer [1].", gate=gate))
+    # Streamed, so that the model streams too, up to its gate.
+    stalled = asyncio.create_task(
+        stream(stale.http, headers, thread_id, "Stalled question?", stream_mode=["messages-tuple"])
+    )
+    assert await asyncio.to_thread(model_server.gated.wait, 10)
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        conn.execute("update threads set locked_until = now() - interval '1 second' where id = %s", (thread_id,))
+
+    taken = await taker.http.post(f"/threads/{thread_id}/runs/wait", headers=headers, json=run_body("And indexes?"))
+    assert taken.status_code == 200, taken.text
+    gate.set()
+    async with asyncio.timeout(10):
+        _, events = await stalled
+
+    stale_run = events[0][1]["run_id"]
+    event, error = events[-1]
+    assert (event, error["error"]) == ("error", "lease_lost")
+    assert error["message"].endswith("Your message was not saved; send it again.")
+    run = (await taker.http.get(f"/threads/{thread_id}/runs/{stale_run}", headers=headers)).json()
+    assert run["status"] == "error"
+    for replica in (stale, taker):
+        state = (await replica.http.get(f"/threads/{thread_id}/state", headers=headers)).json()
+        questions = [m["content"] for m in state["values"]["messages"] if m["type"] == "human"]
+        assert questions == ["What does VACUUM do?", "And indexes?"]
+    with psycopg.connect(database_url) as conn:
+        written = conn.execute(
+            "select (select count(*) from langgraph.checkpoints"
+            " where thread_id = %(t)s and metadata->>'run_id' = %(r)s)"
+            " + (select count(*) from langgraph.checkpoint_writes where thread_id = %(t)s"
+            " and position(convert_to('Stalled question?', 'UTF8') in blob) > 0)",
+            {"t": thread_id, "r": stale_run},
+        ).fetchone()
+    assert written == (0,)

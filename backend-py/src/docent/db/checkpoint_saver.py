@@ -11,10 +11,18 @@ before: an entry can go unused, never be wrong.
 
 The run is known by the `run_id` in its config's metadata (the Agent Server puts it there
 too, and LangGraph copies it into the checkpoint's metadata).
+
+A run's writes are also fenced by its thread's lease: each write (a checkpoint with its
+blobs, or a task's writes) is one transaction that first checks, under a row lock, that
+the run still holds the thread (`public.hold_thread_for_write`). A run stalled past its
+lease while another took the thread over gets `LeaseLost` instead of forking the thread.
+Writes without a run id are not fenced (every run of the service has one).
 """
 
 from collections import OrderedDict
-from collections.abc import Mapping, Sequence
+from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
+from contextlib import asynccontextmanager, contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any
 
@@ -23,10 +31,24 @@ from langgraph.checkpoint.base import ChannelVersions, Checkpoint, CheckpointMet
 from langgraph.checkpoint.postgres.aio import AsyncPostgresSaver
 from langgraph.checkpoint.serde.base import SerializerProtocol
 from langgraph.checkpoint.serde.types import _DeltaSnapshot
-from psycopg import AsyncConnection
+from psycopg import AsyncConnection, AsyncCursor
+from psycopg.errors import DatabaseError
+from psycopg.rows import DictRow
 from psycopg_pool import AsyncConnectionPool
 
+from docent.errors import Conflict
+
 _PER_VALUE_BYTES = 2048  # a message's objects beyond its text: ids, metadata, pydantic's own
+_HOLD_THREAD = "select public.hold_thread_for_write(%s, %s)"
+_LEASE_LOST_STATE = "DC409"  # raised by `hold_thread_for_write`
+# The thread and run of the write under way in this task, for `_cursor`.
+_writer: ContextVar[tuple[str, str] | None] = ContextVar("checkpoint_writer", default=None)
+
+
+class LeaseLost(Conflict):
+    """A run's write refused: another run has taken its thread over."""
+
+    default_code = "lease_lost"
 
 
 @dataclass
@@ -56,11 +78,34 @@ class LatestStateSaver(AsyncPostgresSaver):
         metadata: CheckpointMetadata,
         new_versions: ChannelVersions,
     ) -> RunnableConfig:
-        next_config = await super().aput(config, checkpoint, metadata, new_versions)
+        with _fenced(config):
+            next_config = await super().aput(config, checkpoint, metadata, new_versions)
         run_id = (config.get("metadata") or {}).get("run_id")
         if run_id is not None and not config["configurable"].get("checkpoint_ns"):
             self._written[str(run_id)] = checkpoint["id"]
         return next_config
+
+    async def aput_writes(
+        self, config: RunnableConfig, writes: Sequence[tuple[str, Any]], task_id: str, task_path: str = ""
+    ) -> None:
+        with _fenced(config):
+            await super().aput_writes(config, writes, task_id, task_path)
+
+    @asynccontextmanager
+    async def _cursor(self, *, pipeline: bool = False) -> AsyncIterator[AsyncCursor[DictRow]]:
+        writer = _writer.get()
+        try:
+            async with super()._cursor(pipeline=pipeline) as cursor:
+                if writer is not None:
+                    # A write's statements are one transaction: a pipeline's implicit one (up
+                    # to its sync), or an explicit one without pipeline support. The check
+                    # goes first; if it fails, the rest are skipped.
+                    await cursor.execute(_HOLD_THREAD, writer)
+                yield cursor
+        except DatabaseError as error:
+            if writer is not None and error.sqlstate == _LEASE_LOST_STATE:
+                raise LeaseLost("Another run took this conversation over while this run was stalled.") from error
+            raise
 
     def run_ended(self, *, run_id: str, thread_id: str, values: Mapping[str, list[Any]] | None) -> None:
         """Forget what run `run_id` wrote, remembering its thread's `values` (its delta
@@ -103,6 +148,17 @@ class LatestStateSaver(AsyncPostgresSaver):
         dropped = self._latest.pop(thread_id, None)
         if dropped is not None:
             self._bytes -= dropped.size
+
+
+@contextmanager
+def _fenced(config: RunnableConfig) -> Iterator[None]:
+    """Fence the writes made within by the lease of the run in `config`'s metadata, if any."""
+    run_id = (config.get("metadata") or {}).get("run_id")
+    token = _writer.set(None if run_id is None else (str(config["configurable"]["thread_id"]), str(run_id)))
+    try:
+        yield
+    finally:
+        _writer.reset(token)
 
 
 def _estimated_bytes(values: Mapping[str, list[Any]]) -> int:
