@@ -579,6 +579,34 @@ async def test_a_cancel_after_the_answer_does_not_cut_its_checkpoint_write_short
     assert [m["type"] for m in state["values"]["messages"]] == ["human", "ai", "tool", "ai"] * 2
 
 
+@pytest.mark.settings(run_timeout_seconds=1)
+async def test_a_turn_answered_near_its_time_limit_is_still_written(
+    agent: InProcess, user: tuple[Any, Headers], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _, headers = user
+    thread_id = await new_thread(agent.http, headers)
+    put = AsyncPostgresSaver.aput
+    delayed = False
+
+    async def slow_put(self: AsyncPostgresSaver, *args: Any, **kwargs: Any) -> Any:
+        nonlocal delayed
+        if not delayed:  # the run's first write, after its answer, outlasts the whole run's limit
+            delayed = True
+            await asyncio.sleep(1.0)  # a slow database, not a wait for another task
+        return await put(self, *args, **kwargs)
+
+    monkeypatch.setattr(AsyncPostgresSaver, "aput", slow_put)
+    response = await agent.http.post(f"/threads/{thread_id}/runs/wait", headers=headers, json=run_body())
+
+    assert response.status_code == 200
+    assert "__error__" not in response.json()
+    assert response.json()["messages"][-1]["type"] == "ai"
+    runs = (await agent.http.get(f"/threads/{thread_id}/runs", headers=headers)).json()
+    assert [run["status"] for run in runs] == ["success"]
+    state = (await agent.http.get(f"/threads/{thread_id}/state", headers=headers)).json()
+    assert [m["type"] for m in state["values"]["messages"]] == ["human", "ai", "tool", "ai"]
+
+
 @pytest.fixture
 def embedding_down(embedder: Embedder, monkeypatch: pytest.MonkeyPatch) -> list[str]:
     """The embedding model failing every call; the texts it was asked to embed."""

@@ -6,6 +6,9 @@ from typing import Any
 from uuid import UUID
 
 Event = tuple[str, Any]
+# Once the model has answered, the run's timeout leaves at least this long for the write
+# that holds the turn: a turn answered just before its deadline is not lost to it.
+ANSWER_WRITE_SECONDS = 30.0
 
 
 @dataclass(eq=False)
@@ -22,6 +25,7 @@ class LiveRun:
     error: dict[str, str] | None = None
     cancelled: bool = False
     finishing: bool = False  # recording its outcome: cancelling now would lose that
+    deadline: asyncio.Timeout | None = None  # the run's time limit, while it runs
     done: asyncio.Event = field(default_factory=asyncio.Event)
     _listeners: list[asyncio.Queue[Event | None]] = field(default_factory=list)
 
@@ -50,8 +54,11 @@ class LiveRun:
 
     def answered(self) -> None:
         """The model has answered: the checkpoint written next holds the turn, and a cancel
-        now would only cut that write short, so the run is past cancelling."""
+        now would only cut that write short, so the run is past cancelling, and its time
+        limit leaves that write `ANSWER_WRITE_SECONDS`."""
         self.finishing = True
+        if self.deadline is not None and (when := self.deadline.when()) is not None:
+            self.deadline.reschedule(max(when, asyncio.get_running_loop().time() + ANSWER_WRITE_SECONDS))
 
     def cancel(self) -> None:
         """Cancel the run once: a second cancel could land in the checkpoint write that the

@@ -283,7 +283,8 @@ class RunManager:
         try:
             if live.queued:
                 await self._wait_turn(live, spec.strategy)
-            async with asyncio.timeout(self._settings.run_timeout_seconds), self._holding(live):
+            async with asyncio.timeout(self._settings.run_timeout_seconds) as deadline, self._holding(live):
+                live.deadline = deadline
                 await self._stream(live, spec, tokens, started)
             outcome = _Outcome("success")
         except asyncio.CancelledError:
