@@ -185,3 +185,26 @@ async def test_a_lease_is_renewed_and_released_only_by_the_run_that_holds_it(dat
             "idle",
             None,
         )
+
+
+async def test_a_user_can_ask_to_cancel_only_their_own_runs(database_url: str) -> None:
+    from docent.db import runs as runs_db
+
+    alice, bob = create_user(database_url), create_user(database_url)
+    thread, run = uuid.uuid4(), uuid.uuid4()
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        conn.execute("insert into threads (id, user_id) values (%s, %s)", (thread, alice))
+        insert_run(conn, run, thread, alice, "running")
+    engine = create_engine(database_url, pool_size=1)
+    sessions = create_sessionmaker(engine)
+    try:
+        async with user_transaction(sessions, _principal(bob)) as session:
+            await runs_db.signal_run(session, run_id=run, signal="cancel")  # RLS: not Bob's to flag
+        async with await psycopg.AsyncConnection.connect(database_url) as conn:
+            assert await runs_db.cancels_requested(conn, [run]) == []
+        async with user_transaction(sessions, _principal(alice)) as session:
+            await runs_db.signal_run(session, run_id=run, signal="cancel")
+    finally:
+        await engine.dispose()
+    async with await psycopg.AsyncConnection.connect(database_url) as conn:
+        assert await runs_db.cancels_requested(conn, [run]) == [run]

@@ -196,6 +196,36 @@ async def test_a_replica_listens_again_after_losing_its_connection(
     assert live.done.is_set()
 
 
+async def test_a_cancel_sent_while_the_holder_was_not_listening_reaches_it_once_it_listens(
+    replicas: tuple[InProcess, InProcess],
+    user: tuple[Any, Headers],
+    model_server: ScriptedOpenAI,
+    database_url: str,
+) -> None:
+    holder, other = replicas
+    _, headers = user
+    thread_id, run_id, live = await _start_hanging(holder, headers, model_server)
+    listening = _runs(holder).signals.listening
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        conn.execute(
+            "select pg_terminate_backend(pid) from pg_stat_activity where application_name = %s",
+            ("docent-run-signals",),
+        )
+    async with asyncio.timeout(10):
+        while listening.is_set():  # noqa: ASYNC110 (a test's probe)
+            await asyncio.sleep(0)  # until the listener notices; no delay
+    # Sent while the holder waits to reconnect: its notification reaches no one there.
+    cancel = await other.http.post(f"/threads/{thread_id}/runs/{run_id}/cancel", headers=headers)
+    assert cancel.status_code == 202
+    assert not live.done.is_set()
+
+    async with asyncio.timeout(10):  # far below the run's own time limit (120 s)
+        await live.done.wait()
+    assert listening.is_set()
+    run = (await other.http.get(f"/threads/{thread_id}/runs/{run_id}", headers=headers)).json()
+    assert run["status"] == "interrupted"
+
+
 async def test_a_run_that_lost_its_thread_to_another_replica_writes_nothing_to_it(
     replicas: tuple[InProcess, InProcess],
     user: tuple[Any, Headers],

@@ -103,6 +103,8 @@ class Run(SQLModel, table=True):
     output_tokens: int = 0
     created_at: datetime | None = _timestamp()
     updated_at: datetime | None = _timestamp()
+    # Set by a cancel sent to another replica (its notification may be lost; see signals).
+    cancel_requested_at: datetime | None = Field(default=None, sa_column=Column(DateTime(timezone=True)))
 
 
 class RunFeedback(SQLModel, table=True):

@@ -6,6 +6,7 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any, Literal, cast
 from uuid import UUID
 
+import psycopg
 from sqlalchemy import and_, exists, func, or_, text
 from sqlmodel import col, delete, select, update
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -29,6 +30,13 @@ SIGNALS_CHANNEL = "docent_runs"
 RunSignal = Literal["cancel", "finished"]
 # Under the caller's RLS, only a run of theirs can be signalled.
 _SIGNAL = text("select pg_notify(:channel, :signal || ':' || cast(r.id as text)) from public.runs r where r.id = :run")
+# A cancel is also kept in the run's row, for a holder that was not listening (RLS: own runs).
+_CANCEL = text(
+    "with requested as (update public.runs r set cancel_requested_at = now()"
+    " where r.id = :run and r.status in ('pending', 'running') returning r.id)"
+    " select pg_notify(:channel, 'cancel:' || cast(id as text)) from requested"
+)
+_CANCELS_REQUESTED = "select id from public.runs where id = any(%s) and cancel_requested_at is not null"
 _ANNOUNCE_ENDS = text("select pg_notify(:channel, 'finished:' || run) from unnest(cast(:runs as text[])) as run")
 # The end is announced in the same round trip.
 _FINISH = text(
@@ -105,8 +113,16 @@ async def finish_run(
 
 
 async def signal_run(session: AsyncSession, *, run_id: UUID, signal: RunSignal) -> None:
-    """Tell every replica `signal` about `run_id` once `session`'s transaction commits."""
-    await (await session.connection()).execute(_SIGNAL, {"channel": SIGNALS_CHANNEL, "signal": signal, "run": run_id})
+    """Tell every replica `signal` about `run_id` once `session`'s transaction commits; a
+    cancel is also kept in the run's row (`cancels_requested`)."""
+    statement = _CANCEL if signal == "cancel" else _SIGNAL
+    await (await session.connection()).execute(statement, {"channel": SIGNALS_CHANNEL, "signal": signal, "run": run_id})
+
+
+async def cancels_requested(conn: psycopg.AsyncConnection[Any], run_ids: Sequence[UUID]) -> list[UUID]:
+    """Which of `run_ids` a cancel was sent to, on the service's own connection."""
+    rows = await (await conn.execute(_CANCELS_REQUESTED, (list(run_ids),))).fetchall()
+    return [row[0] for row in rows]
 
 
 async def run_status(session: AsyncSession, *, run_id: UUID) -> RunStatus | None:

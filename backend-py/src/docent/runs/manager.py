@@ -114,7 +114,7 @@ class RunManager:
         self._lease = timedelta(seconds=LEASE_SECONDS)
         self._by_run: dict[UUID, LiveRun] = {}  # in flight in this process, until recorded
         self.orphans = OrphanedRuns(sessions=sessions, lease=self._lease, alive=lambda: list(self._by_run))
-        self.signals = RunSignals(signals_conninfo, on_cancel=self._cancel_here)
+        self.signals = RunSignals(signals_conninfo, on_cancel=self._cancel_here, held=lambda: list(self._by_run))
 
     async def admit(self, session: AsyncSession, *, user_id: UUID, spec: RunSpec, run_id: UUID) -> tuple[Run, LiveRun]:
         """Check the thread, the caller's limits and the thread's availability, and record the

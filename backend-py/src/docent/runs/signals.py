@@ -8,21 +8,21 @@ Notifications go out as the sender's transaction commits.
 
 LISTEN needs a session connection: direct, or Supabase's session pooler, as the
 checkpointer does. A notification sent while a listener reconnects is lost, so a waiter
-also re-reads the run's row every RECHECK_SECONDS, and a cancel the holder never heard of
-is caught by the run's timeout (see the README).
+also re-reads the run's row every RECHECK_SECONDS, and a cancel is also kept in the run's
+row: once listening again, the listener cancels the runs held here whose row asks for it.
 """
 
 import asyncio
 import logging
 from collections import defaultdict
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Collection, Iterator
 from contextlib import contextmanager, suppress
 from uuid import UUID
 
 import psycopg
 from psycopg.conninfo import make_conninfo
 
-from docent.db.runs import SIGNALS_CHANNEL
+from docent.db.runs import SIGNALS_CHANNEL, cancels_requested
 
 logger = logging.getLogger(__name__)
 
@@ -42,11 +42,15 @@ _CONNECTION: dict[str, str | int] = {
 
 
 class RunSignals:
-    """This process's listener: cancels go to `on_cancel`, ends to whoever is `watching`."""
+    """This process's listener: cancels go to `on_cancel`, ends to whoever is `watching`.
+    `held` are the runs this process holds, for the cancels it missed while not listening."""
 
-    def __init__(self, conninfo: str, *, on_cancel: Callable[[UUID], None]) -> None:
+    def __init__(
+        self, conninfo: str, *, on_cancel: Callable[[UUID], None], held: Callable[[], Collection[UUID]]
+    ) -> None:
         self._conninfo = make_conninfo(conninfo, **_CONNECTION)
         self._on_cancel = on_cancel
+        self._held = held
         self._watchers: defaultdict[UUID, set[asyncio.Event]] = defaultdict(set)
         self._task: asyncio.Task[None] | None = None
         self.listening = asyncio.Event()  # set while connected and listening
@@ -84,6 +88,9 @@ class RunSignals:
             try:
                 async with await psycopg.AsyncConnection.connect(self._conninfo, autocommit=True) as conn:
                     await conn.execute(f"listen {SIGNALS_CHANNEL}")
+                    if held := self._held():  # cancels sent before this listener heard them
+                        for run_id in await cancels_requested(conn, list(held)):
+                            self._on_cancel(run_id)
                     self.listening.set()
                     delay = RECONNECT_SECONDS
                     logger.info("run_signals_listening")
