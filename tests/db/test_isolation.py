@@ -199,11 +199,11 @@ async def test_a_user_can_ask_to_cancel_only_their_own_runs(database_url: str) -
     sessions = create_sessionmaker(engine)
     try:
         async with user_transaction(sessions, _principal(bob)) as session:
-            await runs_db.signal_run(session, run_id=run, signal="cancel")  # RLS: not Bob's to flag
+            await runs_db.request_cancel(session, run_id=run)  # RLS: not Bob's to flag
         async with await psycopg.AsyncConnection.connect(database_url) as conn:
             assert await runs_db.cancels_requested(conn, [run]) == []
         async with user_transaction(sessions, _principal(alice)) as session:
-            await runs_db.signal_run(session, run_id=run, signal="cancel")
+            await runs_db.request_cancel(session, run_id=run)
     finally:
         await engine.dispose()
     async with await psycopg.AsyncConnection.connect(database_url) as conn:

@@ -27,10 +27,8 @@ _ADMIT = text(
 # asks the run's process to cancel it; "finished:<run id>" says it has ended. NOTIFY is
 # sent as the transaction commits.
 SIGNALS_CHANNEL = "docent_runs"
-RunSignal = Literal["cancel", "finished"]
-# Under the caller's RLS, only a run of theirs can be signalled.
-_SIGNAL = text("select pg_notify(:channel, :signal || ':' || cast(r.id as text)) from public.runs r where r.id = :run")
-# A cancel is also kept in the run's row, for a holder that was not listening (RLS: own runs).
+# Under the caller's RLS, only a run of theirs can be cancelled. The request is also kept in
+# the run's row, for a holder that was not listening when it was sent.
 _CANCEL = text(
     "with requested as (update public.runs r set cancel_requested_at = now()"
     " where r.id = :run and r.status in ('pending', 'running') returning r.id)"
@@ -112,11 +110,11 @@ async def finish_run(
     return bool((await (await session.connection()).execute(_FINISH, parameters)).scalar_one())
 
 
-async def signal_run(session: AsyncSession, *, run_id: UUID, signal: RunSignal) -> None:
-    """Tell every replica `signal` about `run_id` once `session`'s transaction commits; a
-    cancel is also kept in the run's row (`cancels_requested`)."""
-    statement = _CANCEL if signal == "cancel" else _SIGNAL
-    await (await session.connection()).execute(statement, {"channel": SIGNALS_CHANNEL, "signal": signal, "run": run_id})
+async def request_cancel(session: AsyncSession, *, run_id: UUID) -> None:
+    """Ask the replica holding the caller's unfinished run `run_id` to cancel it: a
+    notification sent as `session`'s transaction commits, and a flag in the run's row
+    (`cancels_requested`)."""
+    await (await session.connection()).execute(_CANCEL, {"channel": SIGNALS_CHANNEL, "run": run_id})
 
 
 async def cancels_requested(conn: psycopg.AsyncConnection[Any], run_ids: Sequence[UUID]) -> list[UUID]:

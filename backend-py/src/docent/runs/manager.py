@@ -175,7 +175,7 @@ class RunManager:
         if live is not None and live.user_id == user_id:
             live.cancel()
             return live
-        await runs_db.signal_run(session, run_id=run_id, signal="cancel")
+        await runs_db.request_cancel(session, run_id=run_id)
         return None
 
     def _cancel_here(self, run_id: UUID) -> None:
@@ -194,7 +194,7 @@ class RunManager:
                 async with user_transaction(self._sessions, acting_as(user_id)) as session:
                     status = await runs_db.run_status(session, run_id=run_id)
                     if cancelling and not first and status not in runs_db.FINISHED:
-                        await runs_db.signal_run(session, run_id=run_id, signal="cancel")
+                        await runs_db.request_cancel(session, run_id=run_id)
                 first = False
                 if status is None or status in runs_db.FINISHED:
                     return
@@ -223,7 +223,7 @@ class RunManager:
                 if run_id not in self._by_run
             ]
             for run_id in elsewhere:
-                await runs_db.signal_run(session, run_id=run_id, signal="cancel")
+                await runs_db.request_cancel(session, run_id=run_id)
         for live in runs:
             await live.done.wait()
         with suppress(TimeoutError):

@@ -2,7 +2,7 @@
 
 A run executes in the process that admitted it, but a cancel or a join may reach any
 replica. A cancel for a run this process does not hold is sent as a notification
-(`runs_db.signal_run`), and the replica that holds the run cancels it; a replica waiting
+(`runs_db.request_cancel`), and the replica that holds the run cancels it; a replica waiting
 for another's run hears of its end the same way (`runs_db.finish_run` announces it).
 Notifications go out as the sender's transaction commits.
 
