@@ -79,6 +79,21 @@ async def _until_waiting_for(replica: InProcess, run_id: str) -> None:
             await asyncio.sleep(0)  # yields to the request, served in this loop: no delay
 
 
+async def _drop_listeners(database_url: str, listening: asyncio.Event) -> int:
+    """End every replica's listening connection; return, with how many, once the replica
+    whose `listening` this is has noticed (it reconnects a moment later)."""
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        killed = conn.execute(
+            "select count(pg_terminate_backend(pid)) from pg_stat_activity where application_name = %s",
+            ("docent-run-signals",),
+        ).fetchone()
+    async with asyncio.timeout(10):
+        while listening.is_set():  # noqa: ASYNC110 (a test's probe)
+            await asyncio.sleep(0)  # until the listener notices; no delay
+    assert killed is not None
+    return int(killed[0])
+
+
 async def test_a_run_is_cancelled_through_another_replica(
     replicas: tuple[InProcess, InProcess],
     user: tuple[Any, Headers],
@@ -178,15 +193,8 @@ async def test_a_replica_listens_again_after_losing_its_connection(
     holder, other = replicas
     _, headers = user
     listening = _runs(holder).signals.listening
-    with psycopg.connect(database_url, autocommit=True) as conn:
-        killed = conn.execute(
-            "select count(pg_terminate_backend(pid)) from pg_stat_activity where application_name = %s",
-            ("docent-run-signals",),
-        ).fetchone()
-    assert killed == (2,)  # one listener per replica
+    assert await _drop_listeners(database_url, listening) == 2  # one listener per replica
     async with asyncio.timeout(10):
-        while listening.is_set():  # noqa: ASYNC110 (a test's probe)
-            await asyncio.sleep(0)  # until the listener notices; no delay
         await listening.wait()  # and has connected again
 
     thread_id, run_id, live = await _start_hanging(holder, headers, model_server)
@@ -206,14 +214,7 @@ async def test_a_cancel_sent_while_the_holder_was_not_listening_reaches_it_once_
     _, headers = user
     thread_id, run_id, live = await _start_hanging(holder, headers, model_server)
     listening = _runs(holder).signals.listening
-    with psycopg.connect(database_url, autocommit=True) as conn:
-        conn.execute(
-            "select pg_terminate_backend(pid) from pg_stat_activity where application_name = %s",
-            ("docent-run-signals",),
-        )
-    async with asyncio.timeout(10):
-        while listening.is_set():  # noqa: ASYNC110 (a test's probe)
-            await asyncio.sleep(0)  # until the listener notices; no delay
+    await _drop_listeners(database_url, listening)
     # Sent while the holder waits to reconnect: its notification reaches no one there.
     cancel = await other.http.post(f"/threads/{thread_id}/runs/{run_id}/cancel", headers=headers)
     assert cancel.status_code == 202

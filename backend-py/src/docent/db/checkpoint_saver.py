@@ -80,9 +80,9 @@ class LatestStateSaver(AsyncPostgresSaver):
     ) -> RunnableConfig:
         with _fenced(config):
             next_config = await super().aput(config, checkpoint, metadata, new_versions)
-        run_id = (config.get("metadata") or {}).get("run_id")
+        run_id = _run_id(config)
         if run_id is not None and not config["configurable"].get("checkpoint_ns"):
-            self._written[str(run_id)] = checkpoint["id"]
+            self._written[run_id] = checkpoint["id"]
         return next_config
 
     async def aput_writes(
@@ -150,11 +150,16 @@ class LatestStateSaver(AsyncPostgresSaver):
             self._bytes -= dropped.size
 
 
+def _run_id(config: RunnableConfig) -> str | None:
+    run_id = (config.get("metadata") or {}).get("run_id")
+    return None if run_id is None else str(run_id)
+
+
 @contextmanager
 def _fenced(config: RunnableConfig) -> Iterator[None]:
     """Fence the writes made within by the lease of the run in `config`'s metadata, if any."""
-    run_id = (config.get("metadata") or {}).get("run_id")
-    token = _writer.set(None if run_id is None else (str(config["configurable"]["thread_id"]), str(run_id)))
+    run_id = _run_id(config)
+    token = _writer.set(None if run_id is None else (str(config["configurable"]["thread_id"]), run_id))
     try:
         yield
     finally:

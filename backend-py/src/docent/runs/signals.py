@@ -15,7 +15,7 @@ row: once listening again, the listener cancels the runs held here whose row ask
 import asyncio
 import logging
 from collections import defaultdict
-from collections.abc import Callable, Collection, Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
 from uuid import UUID
 
@@ -45,9 +45,7 @@ class RunSignals:
     """This process's listener: cancels go to `on_cancel`, ends to whoever is `watching`.
     `held` are the runs this process holds, for the cancels it missed while not listening."""
 
-    def __init__(
-        self, conninfo: str, *, on_cancel: Callable[[UUID], None], held: Callable[[], Collection[UUID]]
-    ) -> None:
+    def __init__(self, conninfo: str, *, on_cancel: Callable[[UUID], None], held: Callable[[], list[UUID]]) -> None:
         self._conninfo = make_conninfo(conninfo, **_CONNECTION)
         self._on_cancel = on_cancel
         self._held = held
@@ -89,7 +87,7 @@ class RunSignals:
                 async with await psycopg.AsyncConnection.connect(self._conninfo, autocommit=True) as conn:
                     await conn.execute(f"listen {SIGNALS_CHANNEL}")
                     if held := self._held():  # cancels sent before this listener heard them
-                        for run_id in await cancels_requested(conn, list(held)):
+                        for run_id in await cancels_requested(conn, held):
                             self._on_cancel(run_id)
                     self.listening.set()
                     delay = RECONNECT_SECONDS
