@@ -27,9 +27,10 @@ async def test_each_request_runs_in_one_user_transaction(
     client: httpx.AsyncClient, user: User, db_activity: DatabaseActivity
 ) -> None:
     _, headers = user
-    await client.get("/me", headers=headers)
-    assert db_activity.checkouts == 1
-    assert any("set_config" in statement for statement in db_activity.statements)
+    response = await client.get("/me", headers=headers)
+    assert response.status_code == 200
+    assert db_activity.checkouts == 1  # the claims, the profile and the read: one connection, one transaction
+    assert any("FROM profiles" in statement for statement in db_activity.statements)
 
 
 async def test_patch_updates_only_the_callers_profile(client: httpx.AsyncClient, user: User, database_url: str) -> None:

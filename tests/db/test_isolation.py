@@ -11,7 +11,6 @@ from sqlmodel import SQLModel
 from docent.auth import Principal
 from docent.db.engine import create_engine, create_sessionmaker
 from docent.db.models import Profile
-from docent.db.profiles import ensure_profile
 from docent.db.session import user_transaction
 from tests.helpers import claims, create_user, insert_run
 
@@ -26,8 +25,8 @@ async def test_rls_hides_other_users_rows_even_without_a_where_clause(database_u
     sessions = create_sessionmaker(engine)
     try:
         for user_id in (alice, bob):
-            async with user_transaction(sessions, _principal(user_id)) as session:
-                await ensure_profile(session, user_id=user_id, email=None)
+            async with user_transaction(sessions, _principal(user_id), with_profile=True):
+                pass
 
         async with user_transaction(sessions, _principal(bob)) as session:
             visible = (await session.connection()).execute(text("select id from public.profiles"))
@@ -86,8 +85,8 @@ async def test_users_cannot_change_columns_they_were_not_granted(database_url: s
     engine = create_engine(database_url, pool_size=1)
     sessions = create_sessionmaker(engine)
     try:
-        async with user_transaction(sessions, _principal(user_id)) as session:
-            await ensure_profile(session, user_id=user_id, email=None)
+        async with user_transaction(sessions, _principal(user_id), with_profile=True):
+            pass
         with pytest.raises(DBAPIError, match="permission denied"):
             async with user_transaction(sessions, _principal(user_id)) as session:
                 await (await session.connection()).execute(text("update public.profiles set email = 'x@evil'"))

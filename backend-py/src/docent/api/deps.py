@@ -13,7 +13,6 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from docent.auth import CurrentPrincipal
 from docent.db.checkpoints import Checkpoints
 from docent.db.migrations import Migration
-from docent.db.profiles import ensure_profile
 from docent.db.session import user_transaction
 from docent.graph.build import Graph
 from docent.ingestion.worker import IngestionWorker
@@ -68,8 +67,7 @@ async def _tracing(request: Request) -> Tracing | None:
 
 
 async def _user_session(request: Request, principal: CurrentPrincipal) -> AsyncIterator[AsyncSession]:
-    async with user_transaction(await _sessions(request), principal) as session:
-        await ensure_profile(session, user_id=principal.user_id, email=principal.email)
+    async with user_transaction(await _sessions(request), principal, with_profile=True) as session:
         yield session
     for hook in session.info.pop(_AFTER_COMMIT, []):
         hook()

@@ -2,24 +2,13 @@
 
 from uuid import UUID
 
-from sqlalchemy import func, text
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import func
 from sqlmodel import col, delete, select, update
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from docent.db.models import Profile
-from docent.errors import Unauthorized
 
-# Every request runs this: a plain statement, without the ORM's construction and compiling.
-_ENSURE = text("insert into public.profiles (id, email) values (:id, :email) on conflict (id) do nothing")
-
-
-async def ensure_profile(session: AsyncSession, *, user_id: UUID, email: str | None) -> None:
-    try:
-        await (await session.connection()).execute(_ENSURE, {"id": user_id, "email": email})
-    except IntegrityError:
-        # profiles.id references auth.users: the token is valid but its user is gone.
-        raise Unauthorized("the token's user does not exist", code="unknown_user") from None
+# A request's transaction makes the caller's row when it is missing (`user_transaction`).
 
 
 async def get_profile(session: AsyncSession, *, user_id: UUID) -> Profile | None:

@@ -9,19 +9,22 @@ only switches into `authenticated`, which has no BYPASSRLS, so every policy appl
 import json
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any, cast
 from uuid import UUID
 
-from sqlalchemy import text
+import psycopg
 from sqlalchemy.ext.asyncio import async_sessionmaker
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from docent.auth.principal import Principal
+from docent.errors import Unauthorized
 
 # pgvector lives in `extensions` on Supabase (and here); its operators must resolve.
-_ACT_AS = text(
-    "select set_config('request.jwt.claims', :claims, true), set_config('role', 'authenticated', true),"
+_ACT_AS = (
+    "select set_config('request.jwt.claims', %s, true), set_config('role', 'authenticated', true),"
     " set_config('search_path', 'public, extensions', true)"
 )
+_ENSURE_PROFILE = "insert into public.profiles (id, email) values (%s, %s) on conflict (id) do nothing"
 
 
 def acting_as(user_id: UUID) -> Principal:
@@ -39,10 +42,32 @@ async def service_transaction(sessions: async_sessionmaker[AsyncSession]) -> Asy
 
 @asynccontextmanager
 async def user_transaction(
-    sessions: async_sessionmaker[AsyncSession], principal: Principal
+    sessions: async_sessionmaker[AsyncSession], principal: Principal, *, with_profile: bool = False
 ) -> AsyncIterator[AsyncSession]:
-    """One transaction acting as `principal`: commits on success, rolls back on error."""
+    """One transaction acting as `principal`: commits on success, rolls back on error. With
+    `with_profile`, it first makes the caller's profile row if it is missing (a request's
+    transaction: its writes may refer to the row)."""
     async with sessions() as session, session.begin():
-        claims = json.dumps(dict(principal.claims))
-        await (await session.connection()).execute(_ACT_AS, {"claims": claims})
+        await _begin_acting_as(session, principal, with_profile=with_profile)
         yield session
+
+
+async def _begin_acting_as(session: AsyncSession, principal: Principal, *, with_profile: bool) -> None:
+    """BEGIN, the claims and the profile leave in one round trip (psycopg's pipeline mode)
+    rather than one each: about 0.4 ms of every request. SQLAlchemy sends no BEGIN of its
+    own (psycopg opens the transaction with the first statement), so it is unaware of
+    these statements and goes on in the transaction they opened."""
+    connection = await session.connection()
+    driver = cast(psycopg.AsyncConnection[Any], (await connection.get_raw_connection()).driver_connection)
+    try:
+        async with driver.pipeline():
+            await driver.execute(_ACT_AS, (json.dumps(dict(principal.claims)),))
+            if with_profile:
+                await driver.execute(_ENSURE_PROFILE, (principal.user_id, principal.email))
+    except psycopg.errors.ForeignKeyViolation:
+        # profiles.id references auth.users: the token is valid but its user is gone.
+        raise Unauthorized("the token's user does not exist", code="unknown_user") from None
+    except psycopg.Error:
+        if driver.broken or driver.closed:  # as SQLAlchemy would for its own statements
+            await connection.invalidate()
+        raise
