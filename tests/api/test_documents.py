@@ -210,6 +210,14 @@ async def test_a_body_streamed_past_the_limit_is_cut_off(served: InProcess, data
     assert (response.status_code, response.json()["error"]) == (413, "too_large")
 
 
+async def test_a_file_field_sent_as_text_is_refused_in_words(served: InProcess, database_url: str) -> None:
+    body = b'--b\r\nContent-Disposition: form-data; name="file"\r\n\r\nhello\r\n--b--\r\n'
+    headers = {**_auth(create_user(database_url)), "content-type": "multipart/form-data; boundary=b"}
+    response = await served.http.post("/documents", headers=headers, content=body)
+    assert response.status_code == 422
+    assert response.json()["detail"] == "body.file: must be a file, sent with a file name"
+
+
 async def test_a_missing_file_field_names_the_field(served: InProcess, database_url: str) -> None:
     response = await served.http.post("/documents", headers=_auth(create_user(database_url)), data={"title": "x"})
     assert response.status_code == 422

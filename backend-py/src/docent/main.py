@@ -133,7 +133,7 @@ def create_app(settings: Settings, *, embedder: Embedder | None = None) -> FastA
 
     app = FastAPI(title="Docent", version="0.1.0", lifespan=lifespan)
     # Room for the multipart framing around an upload of the largest accepted size.
-    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_upload_bytes + 65536)
+    app.add_middleware(BodyLimitMiddleware, max_upload_bytes=settings.max_upload_bytes + 65536)
     app.add_middleware(RequestLogMiddleware)
     add_exception_handlers(app)
     app.include_router(health.router)

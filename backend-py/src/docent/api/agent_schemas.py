@@ -9,6 +9,7 @@ from datetime import UTC, datetime
 from typing import Any, Literal
 from uuid import UUID
 
+from langgraph.checkpoint.base import CheckpointMetadata
 from langgraph.types import StateSnapshot
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
@@ -26,11 +27,21 @@ _UNSUPPORTED_RUN_FIELDS = (
     "webhook",
     "after_seconds",
     "feedback_keys",
+    "config",
+    "context",
 )
+# A checkpoint's own metadata (`parents`, `step`, ...): a run's metadata joins it, and a value
+# of another shape there breaks reading the thread's history.
+_CHECKPOINT_METADATA_KEYS = frozenset(CheckpointMetadata.__annotations__)
+MAX_OFFSET = 2**63 - 1  # PostgreSQL's bigint
+
+
+def metadata_too_large(value: dict[str, Any]) -> bool:
+    return len(json.dumps(value)) > MAX_METADATA_BYTES
 
 
 def _check_metadata(value: dict[str, Any]) -> dict[str, Any]:
-    if len(json.dumps(value)) > MAX_METADATA_BYTES:
+    if metadata_too_large(value):
         raise ValueError(f"metadata must be at most {MAX_METADATA_BYTES} bytes as JSON")
     return value
 
@@ -43,6 +54,13 @@ class ThreadCreate(BaseModel):
     if_exists: Literal["raise", "do_nothing"] = "raise"
 
     _metadata = field_validator("metadata")(_check_metadata)
+
+
+def _check_run_metadata(value: dict[str, Any]) -> dict[str, Any]:
+    reserved = sorted(_CHECKPOINT_METADATA_KEYS.intersection(value))
+    if reserved:
+        raise ValueError(f"these keys are LangGraph's own checkpoint metadata: {', '.join(reserved)}")
+    return _check_metadata(value)
 
 
 class ThreadPatch(BaseModel):
@@ -61,7 +79,7 @@ class ThreadSearch(BaseModel):
     status: Literal["idle", "busy", "interrupted", "error"] | None = None
     ids: list[UUID] | None = Field(default=None, max_length=1000)
     limit: int = Field(default=10, ge=1, le=1000)
-    offset: int = Field(default=0, ge=0)
+    offset: int = Field(default=0, ge=0, le=MAX_OFFSET)
     sort_by: Literal["thread_id", "status", "created_at", "updated_at", "state_updated_at"] = "updated_at"
     sort_order: Literal["asc", "desc"] = "desc"
 
@@ -125,7 +143,7 @@ class RunCreate(BaseModel):
     on_disconnect: Literal["cancel", "continue"] = "continue"
     durability: Durability | None = None  # None: DEFAULT_DURABILITY
 
-    _metadata = field_validator("metadata")(_check_metadata)
+    _metadata = field_validator("metadata")(_check_run_metadata)
 
     @model_validator(mode="after")
     def _supported(self) -> "RunCreate":
@@ -146,7 +164,7 @@ class FeedbackCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     key: str = Field(min_length=1, max_length=100)
-    score: float | None = None
+    score: float | None = Field(default=None, allow_inf_nan=False)
     comment: str | None = Field(default=None, max_length=4000)
 
 

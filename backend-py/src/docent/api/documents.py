@@ -8,13 +8,14 @@ from fastapi import APIRouter, BackgroundTasks, File, Form, Response, UploadFile
 from pydantic import BaseModel, ConfigDict
 
 from docent.api.deps import AppSettings, UserSession, Worker
+from docent.api.json_body import StrictJSONRoute
 from docent.auth import CurrentPrincipal
 from docent.db import documents
 from docent.db.models import Document
 from docent.errors import NotFound
 from docent.ingestion.intake import accept_upload
 
-router = APIRouter(tags=["documents"])
+router = APIRouter(tags=["documents"], route_class=StrictJSONRoute)
 
 
 class DocumentOut(BaseModel):

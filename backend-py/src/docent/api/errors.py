@@ -48,7 +48,10 @@ def _problem(error: dict[str, Any]) -> dict[str, str]:
         context = error.get("ctx")
         reason = context.get("error") if isinstance(context, dict) else None
         return {"field": location[0] if location else "body", "message": f"invalid JSON ({reason})"}
-    return {"field": ".".join(location), "message": str(error.get("msg", "invalid"))}
+    message = str(error.get("msg", "invalid"))
+    if "Expected UploadFile" in message:  # a form field where a file belongs; the words name a class
+        message = "must be a file, sent with a file name"
+    return {"field": ".".join(location), "message": message}
 
 
 async def _http_error(_: Request, exc: HTTPException) -> JSONResponse:

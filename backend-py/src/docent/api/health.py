@@ -9,8 +9,9 @@ from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 
 from docent.api.deps import AppMetrics, AppSettings, Engine, ExpectedMigrations
+from docent.api.json_body import StrictJSONRoute
 
-router = APIRouter(tags=["health"])
+router = APIRouter(tags=["health"], route_class=StrictJSONRoute)
 
 _TRACKED = text("select to_regclass('supabase_migrations.schema_migrations') is not null")
 _APPLIED = text("select version from supabase_migrations.schema_migrations")

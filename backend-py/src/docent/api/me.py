@@ -7,14 +7,16 @@ from fastapi import APIRouter
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from docent.api.deps import AgentGraph, AppSettings, Runs, Sessions, UserSession
+from docent.api.json_body import StrictJSONRoute
 from docent.auth import CurrentPrincipal
 from docent.db import documents, profiles, runs, threads
 from docent.db.checkpoints import storage_errors
 from docent.db.models import Profile
 from docent.db.session import user_transaction
 from docent.errors import Conflict, NotFound
+from docent.ingestion.clean import has_invisible
 
-router = APIRouter(tags=["me"])
+router = APIRouter(tags=["me"], route_class=StrictJSONRoute)
 
 
 class ProfileOut(BaseModel):
@@ -47,11 +49,13 @@ class MeOut(ProfileOut):
 class ProfileUpdate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    display_name: str | None = Field(max_length=100, pattern=r"^[^\x00-\x1f\x7f]*$")
+    display_name: str | None = Field(max_length=100)
 
     @field_validator("display_name")
     @classmethod
-    def _blank_is_none(cls, value: str | None) -> str | None:
+    def _visible_or_none(cls, value: str | None) -> str | None:
+        if value is not None and has_invisible(value):  # control, bidi and zero-width characters
+            raise ValueError("the display name may not hold control or invisible characters")
         return (value or "").strip() or None
 
 

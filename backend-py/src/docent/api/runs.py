@@ -13,8 +13,9 @@ from sqlalchemy.ext.asyncio import async_sessionmaker
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from docent.api import sse
-from docent.api.agent_schemas import FeedbackCreate, RunCreate, run_json
+from docent.api.agent_schemas import MAX_OFFSET, FeedbackCreate, RunCreate, run_json
 from docent.api.deps import AgentGraph, AppSettings, AppTracing, Runs, Sessions, UserSession, after_commit
+from docent.api.json_body import StrictJSONRoute
 from docent.api.threads import owned_thread
 from docent.auth import CurrentPrincipal
 from docent.db import runs as runs_db
@@ -31,7 +32,7 @@ from docent.runs.manager import DEFAULT_DURABILITY, RunManager, Strategy
 from docent.settings import Settings
 
 logger = logging.getLogger(__name__)
-router = APIRouter(tags=["runs"])
+router = APIRouter(tags=["runs"], route_class=StrictJSONRoute)
 
 
 def _spec(thread_id: UUID, body: RunCreate, settings: Settings, *, streamed: bool) -> RunSpec:
@@ -147,7 +148,7 @@ async def list_runs(
     thread_id: UUID,
     session: UserSession,
     limit: Annotated[int, Query(ge=1, le=1000)] = 10,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[int, Query(ge=0, le=MAX_OFFSET)] = 0,
     status: runs_db.RunStatus | None = None,
 ) -> list[dict[str, Any]]:
     await owned_thread(session, thread_id)

@@ -6,9 +6,10 @@ from fastapi import APIRouter
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from docent.api.deps import AppRetriever, UserSession
+from docent.api.json_body import StrictJSONRoute
 from docent.retrieval.search import Mode, SearchHit
 
-router = APIRouter(tags=["search"])
+router = APIRouter(tags=["search"], route_class=StrictJSONRoute)
 
 
 class SearchRequest(BaseModel):

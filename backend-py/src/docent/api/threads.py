@@ -7,17 +7,27 @@ from uuid import UUID, uuid4
 from fastapi import APIRouter, Query, Response
 from langchain_core.runnables import RunnableConfig
 
-from docent.api.agent_schemas import HistoryQuery, ThreadCreate, ThreadPatch, ThreadSearch, state_json, thread_json
+from docent.api.agent_schemas import (
+    MAX_METADATA_BYTES,
+    HistoryQuery,
+    ThreadCreate,
+    ThreadPatch,
+    ThreadSearch,
+    metadata_too_large,
+    state_json,
+    thread_json,
+)
 from docent.api.deps import AgentGraph, Runs, Sessions, UserSession
+from docent.api.json_body import StrictJSONRoute
 from docent.auth import CurrentPrincipal
 from docent.db import threads
 from docent.db.checkpoints import storage_errors
 from docent.db.models import Thread
 from docent.db.session import user_transaction
-from docent.errors import Conflict, NotFound
+from docent.errors import Conflict, InvalidContent, NotFound
 from docent.graph.build import Graph
 
-router = APIRouter(tags=["threads"])
+router = APIRouter(tags=["threads"], route_class=StrictJSONRoute)
 
 
 def _config(thread_id: UUID, checkpoint_id: str | None = None) -> RunnableConfig:
@@ -88,6 +98,11 @@ async def update_thread(thread_id: UUID, body: ThreadPatch, session: UserSession
     thread = await threads.update_thread(session, thread_id=thread_id, metadata=body.metadata)
     if thread is None:
         raise NotFound(f"Thread with ID {thread_id} not found", code="thread_not_found")
+    if metadata_too_large(thread.metadata_):  # the transaction rolls the merge back
+        raise InvalidContent(
+            f"The thread's metadata with these keys merged in would be over {MAX_METADATA_BYTES} bytes as JSON.",
+            code="metadata_too_large",
+        )
     return thread_json(thread)
 
 

@@ -10,6 +10,7 @@ from fastapi.responses import FileResponse
 from pydantic import BaseModel, Field, field_validator
 
 from docent.api.deps import AppSettings, AppTracing, Engine
+from docent.api.json_body import StrictJSONRoute
 from docent.auth.development import development_secret, development_token, is_email
 from docent.errors import NotFound
 from docent.settings import Settings
@@ -23,8 +24,8 @@ _TYPES = {
 }
 _NO_SNIFF = {"X-Content-Type-Options": "nosniff", "Cache-Control": "no-cache"}
 
-router = APIRouter(include_in_schema=False)
-dev_router = APIRouter(include_in_schema=False)
+router = APIRouter(include_in_schema=False, route_class=StrictJSONRoute)
+dev_router = APIRouter(include_in_schema=False, route_class=StrictJSONRoute)
 
 
 class LangSmithLinks(BaseModel):

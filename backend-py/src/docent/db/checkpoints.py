@@ -27,6 +27,7 @@ from psycopg_pool import AsyncConnectionPool, PoolTimeout
 
 from docent.db.checkpoint_saver import LatestStateSaver
 from docent.db.checkpoint_serde import RememberingSerializer
+from docent.db.engine import unavailable
 from docent.db.liveness import may_be_dead
 from docent.errors import Unavailable
 
@@ -59,11 +60,14 @@ UNAVAILABLE = "Conversation storage is unavailable: the database is unreachable 
 
 @contextmanager
 def storage_errors() -> Iterator[None]:
-    """The checkpointer's database errors as 503 `Unavailable` (not a 500)."""
+    """The checkpointer's database being away, or not migrated, as 503 `Unavailable` (not a
+    500); a statement's own failure stays an error."""
     try:
         yield
     except (psycopg.Error, PoolTimeout) as error:
-        raise Unavailable(UNAVAILABLE, code="checkpoints_unavailable") from error
+        if unavailable(error) or isinstance(error, psycopg.errors.UndefinedTable):
+            raise Unavailable(UNAVAILABLE, code="checkpoints_unavailable") from error
+        raise
 
 
 class Checkpoints:
