@@ -1,5 +1,6 @@
 """Process one uploaded document: load → clean → chunk → embed → store, as its owner."""
 
+import asyncio
 import logging
 from uuid import UUID
 
@@ -9,6 +10,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from docent.auth.principal import Principal
 from docent.db import documents
 from docent.db.chunks import replace_chunks
+from docent.db.models import Document
 from docent.db.session import acting_as, user_transaction
 from docent.errors import BadInput, DocentError
 from docent.ingestion.chunk import ChunkDraft, chunk_markdown
@@ -17,6 +19,11 @@ from docent.ingestion.load import load
 from docent.retrieval.embeddings import Embedder
 
 log = logging.getLogger(__name__)
+
+# Chunks per embedding call. Between calls the document is looked up again, so one deleted
+# while it is processed stops within a call's time (about a second), not after the whole
+# file; a shutdown, which cancels at the next call, waits no longer than that either.
+EMBED_BATCH = 64
 
 
 async def process_document(
@@ -30,11 +37,13 @@ async def process_document(
             return  # deleted meanwhile
         await documents.set_status(session, document_id=document_id, status="processing")
     try:
-        loaded = load(data, document.content_type)
-        found = clean_title(loaded.title or "")
-        title = found if found and document.title == document.filename else document.title
-        drafts = _chunks(loaded.markdown, title)
-        vectors = await embedder.embed_documents([draft.embedding_text() for draft in drafts])
+        # Parsing, cleaning and chunking are CPU work (seconds for a large file): in a thread,
+        # so that the event loop still gets its turns, and with them runs, leases and probes.
+        title, drafts = await asyncio.to_thread(_prepare, data, document)
+        vectors = await _embed(sessions, embedder, owner, document_id, drafts)
+        if vectors is None:
+            log.info("document_deleted_while_processing", extra={"document_id": str(document_id)})
+            return
         async with user_transaction(sessions, owner) as session:
             await replace_chunks(
                 session, document_id=document_id, user_id=user_id, title=title,
@@ -52,11 +61,37 @@ async def process_document(
         log.info("document_ready", extra={"document_id": str(document_id), "chunks": len(drafts)})
 
 
-def _chunks(markdown: str, title: str) -> list[ChunkDraft]:
-    drafts = chunk_markdown(clean_text(markdown), title=title)
+async def _embed(
+    sessions: async_sessionmaker[AsyncSession],
+    embedder: Embedder,
+    owner: Principal,
+    document_id: UUID,
+    drafts: list[ChunkDraft],
+) -> list[list[float]] | None:
+    """The drafts' vectors, or None if the document was deleted meanwhile."""
+    vectors: list[list[float]] = []
+    for start in range(0, len(drafts), EMBED_BATCH):
+        if start and not await _still_there(sessions, owner, document_id):
+            return None
+        batch = drafts[start : start + EMBED_BATCH]
+        vectors += await embedder.embed_documents([draft.embedding_text() for draft in batch])
+    return vectors
+
+
+async def _still_there(sessions: async_sessionmaker[AsyncSession], owner: Principal, document_id: UUID) -> bool:
+    async with user_transaction(sessions, owner) as session:
+        return await documents.get_document(session, user_id=owner.user_id, document_id=document_id) is not None
+
+
+def _prepare(data: bytes, document: Document) -> tuple[str, list[ChunkDraft]]:
+    """The document's title (found in it, unless the user gave one) and its chunks."""
+    loaded = load(data, document.content_type)
+    found = clean_title(loaded.title or "")
+    title = found if found and document.title == document.filename else document.title
+    drafts = chunk_markdown(clean_text(loaded.markdown), title=title)
     if not drafts:
         raise BadInput("no text found in the document", code="no_text")
-    return drafts
+    return title, drafts
 
 
 async def _fail(sessions: async_sessionmaker[AsyncSession], owner: Principal, document_id: UUID, error: str) -> None:
