@@ -5,6 +5,7 @@ import uuid
 from typing import Any
 
 import httpx
+import psycopg
 import pytest
 
 from tests.agent import new_thread, other_user_headers, run_body, stream, upload_manual
@@ -133,3 +134,37 @@ async def test_state_history_and_runs_follow_the_conversation(agent: InProcess, 
     assert len((await agent.http.get(f"/threads/{thread_id}/runs?limit=1&offset=1", headers=headers)).json()) == 1
     joined = await agent.http.get(f"/threads/{thread_id}/runs/{runs[0]['run_id']}/join", headers=headers)
     assert joined.json()["messages"][-1]["content"] == thread["values"]["messages"][-1]["content"]
+
+
+def _checkpoint_rows(database_url: str, thread_id: str) -> int:
+    with psycopg.connect(database_url) as conn:
+        row = conn.execute(
+            "select (select count(*) from langgraph.checkpoints where thread_id = %(t)s)"
+            " + (select count(*) from langgraph.checkpoint_blobs where thread_id = %(t)s)"
+            " + (select count(*) from langgraph.checkpoint_writes where thread_id = %(t)s)",
+            {"t": thread_id},
+        ).fetchone()
+    assert row is not None
+    return int(row[0])
+
+
+async def test_a_deleted_accounts_conversations_go_with_it_and_never_reach_a_new_owner(
+    agent: InProcess, user: tuple[Any, Headers], database_url: str
+) -> None:
+    user_id, headers = user
+    thread_id = await new_thread(agent.http, headers)
+    response = await agent.http.post(
+        f"/threads/{thread_id}/runs/wait", headers=headers, json=run_body("My private question?")
+    )
+    assert response.status_code == 200
+    assert _checkpoint_rows(database_url, thread_id) > 0
+    with psycopg.connect(database_url) as conn:  # Supabase Auth deletes the account
+        conn.execute("delete from auth.users where id = %s", (user_id,))
+    assert _checkpoint_rows(database_url, thread_id) == 0
+
+    newcomer = other_user_headers(database_url)
+    body = run_body("Hello?", if_not_exists="create")
+    response = await agent.http.post(f"/threads/{thread_id}/runs/wait", headers=newcomer, json=body)
+    assert response.status_code == 200, response.text
+    questions = [m["content"] for m in response.json()["messages"] if m["type"] == "human"]
+    assert questions == ["Hello?"]
