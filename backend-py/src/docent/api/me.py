@@ -10,7 +10,7 @@ from docent.api.deps import AgentGraph, AppSettings, Runs, Sessions, UserSession
 from docent.api.json_body import StrictJSONRoute
 from docent.auth import CurrentPrincipal
 from docent.db import documents, profiles, runs, threads
-from docent.db.checkpoints import storage_errors
+from docent.db.checkpoints import forget_threads
 from docent.db.models import Profile
 from docent.db.session import user_transaction
 from docent.errors import Conflict, NotFound
@@ -91,13 +91,10 @@ async def erase_my_data(principal: CurrentPrincipal, sessions: Sessions, graph: 
     async with user_transaction(sessions, principal) as session:
         if await runs.held_run_ids(session):  # another replica's run that has not ended yet
             raise Conflict("A run is still in flight; try again in a moment.", code="thread_busy")
-        owned = await threads.thread_ids(session)
-        await threads.delete_all_threads(session)
-        with storage_errors():
-            for thread_id in owned:
-                await graph.checkpointer.adelete_thread(str(thread_id))  # type: ignore[union-attr]
+        owned = await threads.delete_all_threads(session)  # their checkpoints with them (a trigger)
         await documents.delete_all_documents(session, user_id=principal.user_id)
         await profiles.delete_profile(session, user_id=principal.user_id)
+    forget_threads(graph, owned)
 
 
 def _found(profile: Profile | None) -> Profile:

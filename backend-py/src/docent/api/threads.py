@@ -21,7 +21,7 @@ from docent.api.deps import AgentGraph, Runs, Sessions, UserSession
 from docent.api.json_body import StrictJSONRoute
 from docent.auth import CurrentPrincipal
 from docent.db import threads
-from docent.db.checkpoints import storage_errors
+from docent.db.checkpoints import forget_threads, storage_errors
 from docent.db.models import Thread
 from docent.db.session import user_transaction
 from docent.errors import Conflict, InvalidContent, NotFound
@@ -115,9 +115,8 @@ async def delete_thread(
         thread = await owned_thread(session, thread_id, for_update=True)  # no run starts on it now
         if thread_json(thread)["status"] == "busy":  # one started just before, or another replica's
             raise Conflict("The thread has a run in flight; cancel it first.", code="thread_busy")
-        await threads.delete_thread(session, thread_id=thread_id)
-        with storage_errors():
-            await graph.checkpointer.adelete_thread(str(thread_id))  # type: ignore[union-attr]
+        await threads.delete_thread(session, thread_id=thread_id)  # its checkpoints with it (a trigger)
+    forget_threads(graph, [thread_id])
     return Response(status_code=204)
 
 

@@ -111,7 +111,7 @@ class LatestStateSaver(AsyncPostgresSaver):
         """Forget what run `run_id` wrote, remembering its thread's `values` (its delta
         channels' final values, or None if it did not end well) at its last checkpoint."""
         checkpoint_id = self._written.pop(run_id, None)
-        self._drop(thread_id)
+        self.forget(thread_id)
         if checkpoint_id is None or values is None:
             return
         size = _estimated_bytes(values)
@@ -141,10 +141,12 @@ class LatestStateSaver(AsyncPostgresSaver):
         return await super().aget_delta_channel_history(config=config, channels=channels)
 
     async def adelete_thread(self, thread_id: str) -> None:
-        self._drop(str(thread_id))
+        self.forget(str(thread_id))
         await super().adelete_thread(thread_id)
 
-    def _drop(self, thread_id: str) -> None:
+    def forget(self, thread_id: str) -> None:
+        """Drop what is remembered of a thread deleted in the database (whose checkpoints a
+        trigger deleted with it)."""
         dropped = self._latest.pop(thread_id, None)
         if dropped is not None:
             self._bytes -= dropped.size

@@ -15,12 +15,14 @@ not yet migrated.
 import asyncio
 import logging
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Iterable, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from typing import Any, cast
+from uuid import UUID
 from weakref import WeakKeyDictionary
 
 import psycopg
+from langgraph.pregel import Pregel
 from psycopg import AsyncConnection
 from psycopg.rows import dict_row
 from psycopg_pool import AsyncConnectionPool, PoolTimeout
@@ -68,6 +70,14 @@ def storage_errors() -> Iterator[None]:
         if unavailable(error) or isinstance(error, psycopg.errors.UndefinedTable):
             raise Unavailable(UNAVAILABLE, code="checkpoints_unavailable") from error
         raise
+
+
+def forget_threads(graph: Pregel[Any, Any, Any, Any], thread_ids: Iterable[UUID]) -> None:
+    """After deleting threads (their checkpoints go with them, by a trigger, in the same
+    transaction): drop what this process's saver remembers of them."""
+    if isinstance(graph.checkpointer, LatestStateSaver):
+        for thread_id in thread_ids:
+            graph.checkpointer.forget(str(thread_id))
 
 
 class Checkpoints:

@@ -98,12 +98,10 @@ async def delete_thread(session: AsyncSession, *, thread_id: UUID) -> bool:
     return (await session.exec(statement)).one_or_none() is not None
 
 
-async def thread_ids(session: AsyncSession) -> list[UUID]:
-    return list((await session.exec(select(col(Thread.id)))).all())
-
-
-async def delete_all_threads(session: AsyncSession) -> None:
-    await session.exec(delete(Thread))
+async def delete_all_threads(session: AsyncSession) -> list[UUID]:
+    """Delete the caller's threads (their checkpoints go with them: a trigger); their ids."""
+    deleted = await session.exec(delete(Thread).returning(col(Thread.id)))
+    return list(deleted.scalars().all())
 
 
 async def acquire_thread(session: AsyncSession, *, thread_id: UUID, run_id: UUID, lease: timedelta) -> bool:
