@@ -402,6 +402,9 @@ async def test_the_periodic_sweep_fails_a_dead_process_runs_but_never_its_own(
     assert taking["status"] == "running", "the run holding the lease is left alone"
     own = (await agent.http.get(f"/threads/{own_thread}/runs/{own_run}", headers=headers)).json()
     assert own["status"] == "running"
+    with psycopg.connect(database_url) as conn:  # and it keeps its thread: the sweep frees only others'
+        held = conn.execute("select status, lease_run_id from threads where id = %s", (own_thread,)).fetchone()
+    assert held == ("busy", uuid.UUID(own_run))
     await agent.http.post(f"/threads/{own_thread}/runs/{own_run}/cancel?wait=1", headers=headers)
 
 

@@ -227,7 +227,20 @@ async def fail_orphaned_runs(
     process will finish: its thread's lease has lapsed (or was released more than a lease
     ago and never taken again), or, for a running run, which always holds its thread's
     lease, a later run has taken the thread over. Run by the service's own login, across
-    users."""
+    users.
+
+    The lapsed leases are locked first: a renewal that comes meanwhile waits for this
+    transaction, then finds its lease gone (and its run stops), rather than landing between
+    the two updates below, which would fail its run yet leave it holding the thread. Their
+    runs are locked before them, in `finish_run`'s order (run, then thread), so that a run
+    finishing meanwhile waits rather than deadlocks."""
+    alive = list(alive)
+    held_by_others = or_(col(Thread.lease_run_id).is_(None), col(Thread.lease_run_id).not_in(alive))
+    expired = (col(Thread.status) == "busy", col(Thread.locked_until) < func.now(), held_by_others)
+    expired_ids = select(col(Thread.id)).where(*expired).scalar_subquery()
+    unfinished = col(Run.status).in_(["pending", "running"])
+    await session.exec(select(col(Run.id)).where(unfinished, col(Run.thread_id).in_(expired_ids)).with_for_update())
+    await session.exec(select(col(Thread.id)).where(*expired).with_for_update())
     lapsed = (
         select(col(Thread.id))
         .where(
@@ -245,8 +258,8 @@ async def fail_orphaned_runs(
     statement = (
         update(Run)
         .where(
-            col(Run.status).in_(["pending", "running"]),
-            col(Run.id).not_in(list(alive)),
+            unfinished,
+            col(Run.id).not_in(alive),
             or_(col(Run.thread_id).in_(lapsed), and_(col(Run.status) == "running", superseded)),
             # A queued run's process touches it at each of its own sweeps (`touch_pending_runs`).
             or_(col(Run.status) == "running", col(Run.updated_at) < func.now() - lease),
@@ -255,11 +268,8 @@ async def fail_orphaned_runs(
         .returning(col(Run.id))
     )
     orphans = list((await session.exec(statement)).all())
-    release = (
-        update(Thread)
-        .where(col(Thread.status) == "busy", col(Thread.locked_until) < func.now())
-        .values(status="error", locked_until=None, lease_run_id=None)
-    )
+    # A run alive here keeps its thread: its renewal was late (a busy event loop), not lost.
+    release = update(Thread).where(*expired).values(status="error", locked_until=None, lease_run_id=None)
     await session.exec(release)
     if orphans:  # for whoever waits for them, on any replica
         await (await session.connection()).execute(
