@@ -46,6 +46,13 @@ def _check_metadata(value: dict[str, Any]) -> dict[str, Any]:
     return value
 
 
+def _check_run_metadata(value: dict[str, Any]) -> dict[str, Any]:
+    reserved = sorted(_CHECKPOINT_METADATA_KEYS.intersection(value))
+    if reserved:
+        raise ValueError(f"these keys are LangGraph's own checkpoint metadata: {', '.join(reserved)}")
+    return _check_metadata(value)
+
+
 class ThreadCreate(BaseModel):
     model_config = ConfigDict(extra="ignore")
 
@@ -54,13 +61,6 @@ class ThreadCreate(BaseModel):
     if_exists: Literal["raise", "do_nothing"] = "raise"
 
     _metadata = field_validator("metadata")(_check_metadata)
-
-
-def _check_run_metadata(value: dict[str, Any]) -> dict[str, Any]:
-    reserved = sorted(_CHECKPOINT_METADATA_KEYS.intersection(value))
-    if reserved:
-        raise ValueError(f"these keys are LangGraph's own checkpoint metadata: {', '.join(reserved)}")
-    return _check_metadata(value)
 
 
 class ThreadPatch(BaseModel):

@@ -1,4 +1,6 @@
-"""Profiles gateway: one row per user, readable and writable only by that user (RLS)."""
+"""Profiles gateway: one row per user, readable and writable only by that user (RLS).
+
+A request's transaction makes the caller's row when it is missing (`user_transaction`)."""
 
 from uuid import UUID
 
@@ -7,8 +9,6 @@ from sqlmodel import col, delete, select, update
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from docent.db.models import Profile
-
-# A request's transaction makes the caller's row when it is missing (`user_transaction`).
 
 
 async def get_profile(session: AsyncSession, *, user_id: UUID) -> Profile | None:
