@@ -113,6 +113,10 @@ def test_sqlmodel_tables_match_the_migrations(database_url: str) -> None:
         "insert into public.usage_daily (day, input_tokens) values (current_date, 0)",
         "update public.threads set locked_until = null, status = 'idle'",
         "update public.runs set status = 'success', output_tokens = 0",
+        "insert into public.threads (id, status, locked_until) values (gen_random_uuid(), 'busy', 'infinity')",
+        "insert into public.runs (id, thread_id, assistant_id, output_tokens)"
+        " values (gen_random_uuid(), gen_random_uuid(), 'docent', 5)",
+        "insert into public.run_starts (started_at) values (now() - interval '1 day')",
         "select * from langgraph.checkpoints",
         "select public.hold_thread_for_write(gen_random_uuid(), gen_random_uuid())",
     ],
@@ -150,6 +154,34 @@ async def test_the_lease_function_takes_only_the_callers_own_idle_thread(databas
             assert again.scalar_one() is False  # busy until its lease lapses
     finally:
         await engine.dispose()
+
+
+async def test_a_user_starts_runs_only_unfinished_and_holds_a_lease_five_minutes_at_most(database_url: str) -> None:
+    """What a user may insert or call through the Data API cannot finish a run or hold a
+    thread longer than a crashed replica would."""
+    user = create_user(database_url)
+    thread = uuid.uuid4()
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        conn.execute("insert into threads (id, user_id) values (%s, %s)", (thread, user))
+    engine = create_engine(database_url, pool_size=1)
+    sessions = create_sessionmaker(engine)
+    finished = text(
+        "insert into public.runs (id, thread_id, assistant_id, status)"
+        " values (gen_random_uuid(), :thread, 'docent', 'success')"
+    )
+    try:
+        with pytest.raises(DBAPIError, match="row-level security"):
+            async with user_transaction(sessions, _principal(user)) as session:
+                await (await session.connection()).execute(finished, {"thread": thread})
+        async with user_transaction(sessions, _principal(user)) as session:
+            take = text("select public.acquire_thread_lease(:thread, gen_random_uuid(), 'infinity')")
+            assert (await (await session.connection()).execute(take, {"thread": thread})).scalar_one() is True
+    finally:
+        await engine.dispose()
+    with psycopg.connect(database_url) as conn:
+        held = conn.execute("select locked_until - now() from threads where id = %s", (thread,)).fetchone()
+        assert held is not None
+        assert held[0].total_seconds() <= 300
 
 
 async def test_a_lease_is_renewed_and_released_only_by_the_run_that_holds_it(database_url: str) -> None:

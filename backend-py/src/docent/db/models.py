@@ -76,7 +76,8 @@ class Thread(SQLModel, table=True):
     id: UUID = Field(default_factory=uuid4, primary_key=True)
     user_id: UUID
     title: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
-    status: str = "idle"
+    # The database's default, not the model's: users may not insert a status (see migrations).
+    status: str = Field(default="idle", sa_column=Column(Text, nullable=False, server_default="idle"))
     metadata_: dict[str, Any] = Field(
         default_factory=dict, sa_column=Column("metadata", JSONB, nullable=False, server_default="{}")
     )
