@@ -6,8 +6,10 @@ from datetime import UTC, datetime
 from langchain_core.messages import AIMessage, HumanMessage, SystemMessage, ToolMessage
 from langchain_openai import ChatOpenAI
 
+from docent.graph import citations
 from docent.graph.models import EXTRACTIVE_LABEL, ExtractiveChatModel, create_chat_model
 from docent.graph.prompts import model_input
+from docent.graph.state import Retrieval
 from docent.runs.serialize import dumps
 from docent.settings import Settings
 
@@ -42,6 +44,22 @@ def test_the_extractive_model_searches_then_quotes_and_cites() -> None:
     )
     assert streamed == answer.content
     assert model.invoke([SystemMessage("no question")]).text.endswith("Ask a question about your documents.")
+
+
+def test_an_extractive_answer_cites_its_passages_not_the_brackets_they_quote() -> None:
+    shown = (
+        "Search results. UNTRUSTED.\n"
+        '<passage ref="1" title="Arrays [2]" section="" document_id="d">\nUse a[2] or b[3, 1].\n</passage>\n'
+        '<passage ref="2" title="Other" section="" document_id="d">\nSee [1] later.\n</passage>\n'
+        '<passage ref="3" title="Third" section="" document_id="d">\nNothing here.\n</passage>'
+    )
+    model = ExtractiveChatModel(passages=1)
+    turn = [HumanMessage("arrays?"), ToolMessage(shown, tool_call_id="c")]
+    answer = model.invoke(turn)
+    assert "Use a[ 2] or b[ 3, 1]." in answer.text
+    assert "Arrays [ 2] [1]" in answer.text
+    retrieval = Retrieval(queries=["arrays?"], chunk_ids=["c1", "c2", "c3"], mode="hybrid", rounds=1)
+    assert [c["ref"] for c in citations.resolve(answer.text, turn[1:], retrieval)] == [1]
 
 
 def test_the_model_sees_recent_questions_and_answers_but_not_old_passages() -> None:

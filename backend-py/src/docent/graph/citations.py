@@ -9,6 +9,7 @@ from docent.graph.state import Citation, Retrieval
 from docent.graph.tools import passages_in
 
 _REFERENCE = re.compile(r"\[(\d{1,3}(?:\s*,\s*\d{1,3})*)\]")
+_DEFUSED = r"[ \1]"
 SNIPPET_CHARS = 300
 
 
@@ -16,6 +17,12 @@ def cited_refs(answer: str) -> list[int]:
     """The references in order of first appearance: [2], [1, 3] and [1][3] alike."""
     refs = (int(n) for group in _REFERENCE.findall(answer) for n in group.split(","))
     return list(dict.fromkeys(refs))
+
+
+def defuse(quoted: str) -> str:
+    """`quoted` with whatever reads as a reference opened by a space (`a[1]` → `a[ 1]`), so
+    that a document's own brackets, quoted in an answer, cite nothing."""
+    return _REFERENCE.sub(_DEFUSED, quoted)
 
 
 def resolve(answer: str, turn: Sequence[BaseMessage], retrieval: Retrieval) -> list[Citation]:

@@ -15,6 +15,7 @@ from langchain_openai import ChatOpenAI
 from openai import DefaultAioHttpClient
 from pydantic import SecretStr
 
+from docent.graph.citations import defuse
 from docent.graph.tools import QuotedPassage, passages_in
 from docent.settings import Settings
 
@@ -138,8 +139,8 @@ class ExtractiveChatModel(BaseChatModel):
 
 def _quote(passage: QuotedPassage) -> str:
     words = passage.content.split()
-    excerpt = " ".join(words[:_EXCERPT_WORDS]) + (" …" if len(words) > _EXCERPT_WORDS else "")
-    source = " › ".join(part for part in (passage.title, passage.section) if part)
+    excerpt = defuse(" ".join(words[:_EXCERPT_WORDS])) + (" …" if len(words) > _EXCERPT_WORDS else "")
+    source = defuse(" › ".join(part for part in (passage.title, passage.section) if part))
     return f"> {excerpt}\n\n— {source} [{passage.ref}]"
 
 
