@@ -91,6 +91,25 @@ async def test_after_the_last_tool_round_the_model_must_answer(
 
 
 @pytest.mark.settings(search_first=False)
+async def test_a_round_runs_four_tool_calls_at_most(
+    agent: InProcess, user: tuple[Any, Headers], model_server: ScriptedOpenAI
+) -> None:
+    _, headers = user
+    await upload_manual(agent, headers)
+    thread_id = await new_thread(agent.http, headers)
+    searches = [("search_documents", {"query": f"vacuum {n}", "k": 1}) for n in range(6)]
+    model_server.script.extend([Reply(tool_calls=searches), Reply("Done [1].")])
+    _, events = await stream(agent.http, headers, thread_id, "Search a lot")
+    results = [m for m in model_server.chat_requests[-1]["messages"] if m["role"] == "tool"]
+    assert len(results) == 6  # every call is answered, as the chat API requires
+    assert not any(r["content"].startswith("Error") for r in results[:4])
+    assert all(r["content"].startswith("Error: too many tool calls in one round") for r in results[4:])
+    final = _final(events)
+    assert final["retrieval"]["queries"] == [f"vacuum {n}" for n in range(4)]
+    assert [c["ref"] for c in final["citations"]] == [1]
+
+
+@pytest.mark.settings(search_first=False)
 async def test_without_the_first_search_the_model_searches_first(
     agent: InProcess, user: tuple[Any, Headers], model_server: ScriptedOpenAI
 ) -> None:

@@ -57,7 +57,7 @@ class Settings(BaseSettings):
     chat_timeout_seconds: float = Field(default=60, gt=0, le=600)
     chat_max_retries: int = Field(default=1, ge=0, le=10)
     run_timeout_seconds: float = Field(default=120, gt=0, le=3600)
-    max_tool_rounds: int = Field(default=4, ge=1, le=20)  # searches a turn may make, the first included
+    max_tool_rounds: int = Field(default=4, ge=1, le=20)  # tool rounds a turn may make, the first search included
     search_first: bool = True  # search for the question before the model's first call (docs/decisions.md)
     chat_history_turns: int = Field(default=10, ge=0, le=100)  # earlier exchanges the model sees
     max_message_chars: int = Field(default=16_000, ge=100, le=1_000_000)

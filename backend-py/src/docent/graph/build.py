@@ -8,7 +8,7 @@
 call it starts a fresh retrieval record and, with `search_first`, searches for the question
 as asked, so that the model's first call already has passages to answer from; on the answer
 it keeps the references that name a passage retrieved in this turn. `tools` runs the
-model's calls and records what was retrieved.
+model's calls, at most `MAX_CALLS_PER_ROUND` of them, and records what was retrieved.
 
 Starting, the first search and citing live in `agent` rather than in nodes of their own:
 every node is a superstep, with LangGraph's work around it (and with `durability="async"`,
@@ -28,9 +28,10 @@ from docent.graph import citations
 from docent.graph.context import RunContext
 from docent.graph.prompts import FINAL_ROUND, model_input, turn_start
 from docent.graph.state import AgentState, Retrieval, empty_retrieval
-from docent.graph.tools import SEARCH_MODE, TOOL_SPECS, run_tool, search_question
+from docent.graph.tools import SEARCH_MODE, TOOL_SPECS, run_tool, search_question, too_many_calls
 
 GRAPH_ID = "docent"
+MAX_CALLS_PER_ROUND = 4  # tool calls run in one round; the rest come back to the model as errors
 Graph = CompiledStateGraph[AgentState, RunContext, AgentState, AgentState]
 
 
@@ -75,8 +76,11 @@ def build_graph(
         assert isinstance(call_message, AIMessage)  # noqa: S101 (routing guarantees it)
         retrieval = state["retrieval"]
         results: list[AnyMessage] = []
-        for call in call_message.tool_calls:
-            result, retrieval = await run_tool(call, retrieval, runtime.context)
+        for n, call in enumerate(call_message.tool_calls):
+            if n < MAX_CALLS_PER_ROUND:
+                result, retrieval = await run_tool(call, retrieval, runtime.context)
+            else:
+                result = too_many_calls(call)
             results.append(result)
         retrieval = Retrieval(**(retrieval | {"rounds": retrieval["rounds"] + 1}))
         return {"messages": results, "retrieval": retrieval}

@@ -124,6 +124,12 @@ async def run_tool(call: ToolCall, retrieval: Retrieval, context: RunContext) ->
     return await _list_documents(call, context), retrieval
 
 
+def too_many_calls(call: ToolCall) -> ToolMessage:
+    """The answer to a call beyond a round's share: not run, and the model told why."""
+    problem = "too many tool calls in one round; this one was not run (ask again in the next round if needed)"
+    return ToolMessage(f"Error: {problem}", tool_call_id=call["id"], name=call["name"], status="error")
+
+
 class UserDocuments(BaseRetriever):
     """The caller's documents as a LangChain retriever, so that each search is a `retriever`
     run of its own in the trace, with the passages it found."""
