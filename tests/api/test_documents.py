@@ -218,6 +218,18 @@ async def test_a_file_field_sent_as_text_is_refused_in_words(served: InProcess, 
     assert response.json()["detail"] == "body.file: must be a file, sent with a file name"
 
 
+async def test_two_files_in_one_upload_are_refused_and_neither_is_kept(served: InProcess, database_url: str) -> None:
+    headers = _auth(create_user(database_url))
+    files = [
+        ("file", ("a.md", b"# A\n\nfirst", "text/markdown")),
+        ("file", ("b.md", b"# B\n\nsecond", "text/markdown")),
+    ]
+    response = await served.http.post("/documents", headers=headers, files=files)
+    assert response.status_code == 422
+    assert response.json()["detail"] == "body.file: one file per upload; this form has 2"
+    assert (await served.http.get("/documents", headers=headers)).json() == []
+
+
 async def test_a_missing_file_field_names_the_field(served: InProcess, database_url: str) -> None:
     response = await served.http.post("/documents", headers=_auth(create_user(database_url)), data={"title": "x"})
     assert response.status_code == 422

@@ -4,7 +4,8 @@ from datetime import datetime
 from typing import Annotated
 from uuid import UUID
 
-from fastapi import APIRouter, BackgroundTasks, File, Form, Response, UploadFile
+from fastapi import APIRouter, BackgroundTasks, File, Form, Request, Response, UploadFile
+from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel, ConfigDict
 
 from docent.api.deps import AppSettings, UserSession, Worker
@@ -42,9 +43,14 @@ async def upload_document(
     settings: AppSettings,
     worker: Worker,
     background: BackgroundTasks,
+    request: Request,
     response: Response,
     title: Annotated[str | None, Form(min_length=1, max_length=500)] = None,
 ) -> Document:
+    sent = len((await request.form()).getlist("file"))  # the form FastAPI parsed, not read again
+    if sent > 1:  # FastAPI would keep the last one and drop the others silently
+        problem = f"one file per upload; this form has {sent}"
+        raise RequestValidationError([{"type": "value_error", "loc": ("body", "file"), "msg": problem}])
     data = await file.read(settings.max_upload_bytes + 1)
     document, created = await accept_upload(
         session, user_id=principal.user_id, filename=file.filename, declared_type=file.content_type,
