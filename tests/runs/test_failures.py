@@ -451,6 +451,22 @@ async def test_deleting_threads_with_runs_in_flight_holds_no_connection_while_th
             assert (await served.http.get(f"/threads/{thread_id}", headers=headers)).status_code == 404
 
 
+async def test_a_wait_whose_thread_is_deleted_mid_run_says_so(
+    agent: InProcess, user: tuple[Any, Headers], model_server: ScriptedOpenAI
+) -> None:
+    _, headers = user
+    thread_id = await new_thread(agent.http, headers)
+    model_server.script.append(Reply(failure="hang"))
+    waiting = asyncio.create_task(agent.http.post(f"/threads/{thread_id}/runs/wait", headers=headers, json=run_body()))
+    await asyncio.to_thread(model_server.hanging.wait, 10)
+    assert (await agent.http.delete(f"/threads/{thread_id}", headers=headers)).status_code == 204
+    response = await waiting
+    assert response.status_code == 200  # the body had begun
+    assert response.json() == {
+        "__error__": {"error": "thread_deleted", "message": "The thread was deleted while the run was in flight."}
+    }
+
+
 async def test_the_sweep_spares_queued_runs_whose_process_is_waiting(
     agent: InProcess, user: tuple[Any, Headers], database_url: str
 ) -> None:

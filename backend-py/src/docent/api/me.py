@@ -87,7 +87,7 @@ async def erase_my_data(principal: CurrentPrincipal, sessions: Sessions, graph: 
     The account itself belongs to Supabase Auth; the next request starts a fresh profile."""
     # The caller's runs end first, before a transaction holds a pooled connection (each run
     # needs one to record its end) or locks the rows a finishing run updates.
-    await manager.cancel_runs(principal.user_id)
+    await manager.cancel_runs_to_delete(principal.user_id)
     async with user_transaction(sessions, principal) as session:
         if await runs.held_run_ids(session):  # another replica's run that has not ended yet
             raise Conflict("A run is still in flight; try again in a moment.", code="thread_busy")

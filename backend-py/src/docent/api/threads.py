@@ -110,7 +110,7 @@ async def update_thread(thread_id: UUID, body: ThreadPatch, session: UserSession
 async def delete_thread(
     thread_id: UUID, principal: CurrentPrincipal, sessions: Sessions, graph: AgentGraph, runs: Runs
 ) -> Response:
-    await runs.cancel_runs(principal.user_id, thread_id=thread_id)  # before taking a connection
+    await runs.cancel_runs_to_delete(principal.user_id, thread_id=thread_id)  # before taking a connection
     async with user_transaction(sessions, principal) as session:
         thread = await owned_thread(session, thread_id, for_update=True)  # no run starts on it now
         if thread_json(thread)["status"] == "busy":  # one started just before, or another replica's

@@ -60,10 +60,12 @@ class LiveRun:
         if self.deadline is not None and (when := self.deadline.when()) is not None:
             self.deadline.reschedule(max(when, asyncio.get_running_loop().time() + ANSWER_WRITE_SECONDS))
 
-    def cancel(self) -> None:
+    def cancel(self, *, error: dict[str, str] | None = None) -> None:
         """Cancel the run once: a second cancel could land in the checkpoint write that the
-        first one set off, and lose the turn."""
+        first one set off, and lose the turn. `error`, when the cancel is not the user's
+        own choice, is what the run's listeners are told as it ends."""
         if self.finishing or self.done.is_set() or self.cancelled or self.task is None:
             return
         self.cancelled = True
+        self.error = error
         self.task.cancel()

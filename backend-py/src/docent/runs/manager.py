@@ -70,6 +70,7 @@ TITLE_CHARS = 80
 LEASE_SECONDS = 30.0  # renewed every third of that while the run lives
 RECORD_RETRY_SECONDS = 20.0  # a run that ends while the database restarts is recorded once it is back
 RECURSION_LIMIT = 40
+THREAD_DELETED = {"error": "thread_deleted", "message": "The thread was deleted while the run was in flight."}
 
 
 @dataclass(frozen=True)
@@ -204,9 +205,10 @@ class RunManager:
                 finished.clear()
                 yield
 
-    async def cancel_runs(self, user_id: UUID, *, thread_id: UUID | None = None) -> bool:
-        """Cancel the user's runs (on one thread, or all) and wait until each has recorded its
-        end: this process's at once, other processes' through a signal, for up to
+    async def cancel_runs_to_delete(self, user_id: UUID, *, thread_id: UUID | None = None) -> bool:
+        """Cancel the user's runs (on one thread, or all) because their threads are being
+        deleted, and wait until each has recorded its end: this process's at once (their
+        clients told why, as an error), other processes' through a signal, for up to
         RECHECK_SECONDS (a run whose process died and whose lease has lapsed is left to the
         sweep).
         Whether there were any. Call it holding no pooled connection: each run needs one to
@@ -215,7 +217,7 @@ class RunManager:
             live for live in self._by_run.values() if live.user_id == user_id and thread_id in (None, live.thread_id)
         ]
         for live in runs:
-            live.cancel()
+            live.cancel(error=THREAD_DELETED)
         async with user_transaction(self._sessions, acting_as(user_id)) as session:
             elsewhere = [
                 run_id
