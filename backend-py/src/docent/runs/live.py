@@ -64,7 +64,8 @@ class LiveRun:
         """Cancel the run once: a second cancel could land in the checkpoint write that the
         first one set off, and lose the turn. `error`, when the cancel is not the user's
         own choice, is what the run's listeners are told as it ends."""
-        if self.finishing or self.done.is_set() or self.cancelled or self.task is None:
+        struck = self.deadline is not None and self.deadline.expired()  # the time limit cancelled it already
+        if self.finishing or struck or self.done.is_set() or self.cancelled or self.task is None:
             return
         self.cancelled = True
         self.error = error
