@@ -1,8 +1,8 @@
-"""The heading splitter: LangChain's output, made in linear time."""
+"""The heading splitter: LangChain's output, made in linear time; headings kept short."""
 
 from langchain_text_splitters import MarkdownHeaderTextSplitter
 
-from docent.ingestion.chunk import _HEADERS, _HeadingSplitter, chunk_markdown
+from docent.ingestion.chunk import _HEADERS, HEADING_CHARS, _HeadingSplitter, chunk_markdown
 
 MARKDOWN = """# Guide
 
@@ -46,3 +46,9 @@ def test_a_long_section_without_headings_is_chunked_whole() -> None:
     text = " ".join(draft.content for draft in drafts)
     assert all(paragraph in text for paragraph in (paragraphs[0], paragraphs[2500], paragraphs[-1]))
     assert all(len(draft.content) <= 900 for draft in drafts)
+
+
+def test_a_long_heading_is_cut_where_every_chunk_repeats_it() -> None:
+    drafts = chunk_markdown("## " + "long " * 20_000 + "\n\n" + "Body text. " * 500, title="t")
+    assert len(drafts) > 1
+    assert all(len(draft.heading_path[0]) <= HEADING_CHARS for draft in drafts)

@@ -10,6 +10,7 @@ _HEADERS = [("#", "h1"), ("##", "h2"), ("###", "h3"), ("####", "h4")]
 # all-MiniLM-L6-v2 reads 256 word pieces: about 900 characters of technical English.
 CHUNK_SIZE = 900
 CHUNK_OVERLAP = 150
+HEADING_CHARS = 200  # a heading is stored, embedded and shown with every chunk of its section
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,7 +51,8 @@ def chunk_markdown(markdown: str, *, title: str) -> list[ChunkDraft]:
     )
     drafts: list[ChunkDraft] = []
     for section in sections:
-        path = tuple(heading for _, key in _HEADERS if (heading := section.metadata.get(key)) and heading != title)
+        headings = (section.metadata.get(key) for _, key in _HEADERS)
+        path = tuple(heading[:HEADING_CHARS] for heading in headings if heading and heading != title)
         for piece in splitter.split_text(section.page_content):
             if piece.strip():
                 drafts.append(ChunkDraft(len(drafts), title, path, piece.strip()))

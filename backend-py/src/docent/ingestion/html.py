@@ -1,7 +1,12 @@
 """HTML → Markdown-ish text: headings kept, scripts, styles and navigation dropped.
 
 Tables become one line per row with the column names repeated (`Name: bytea | Size: …`),
-so a row still makes sense when the splitter separates it from its table.
+so a row still makes sense when the splitter separates it from its table. A table that
+holds headings or other tables lays out a page rather than data: it is read like any other
+container (reading it as rows would repeat every nested table's text at each level).
+
+The tree is walked with a stack of its own, not recursion: a page nested a thousand
+elements deep is read like any other (libxml2 keeps 2048 levels; it drops what is deeper).
 """
 
 import re
@@ -11,10 +16,15 @@ import lxml.html
 from lxml.etree import ParserError
 from lxml.html import HtmlElement
 
-_DROP = ("script", "style", "noscript", "template", "nav", "header", "footer", "aside", "form", "svg", "iframe")
+# Forms stay (some frameworks wrap a whole page in one); their controls go. A `header` goes
+# only at page level: inside an article or section it holds that part's heading.
+_DROP = ("script", "style", "noscript", "template", "nav", "footer", "aside", "svg", "iframe")
+_DROP_CONTROLS = ("select", "textarea", "button")
+_KEEP_HEADER_IN = {"article", "main", "section"}
 _DROP_CLASSES = ("navheader", "navfooter", "navigation", "breadcrumb", "toc", "sidebar")
 _HEADINGS = {"h1": 1, "h2": 2, "h3": 3, "h4": 4, "h5": 5, "h6": 6}
 _PARAGRAPHS = {"p", "li", "dt", "dd", "blockquote", "caption", "figcaption", "address", "summary"}
+_LAYOUT = ("table", *_HEADINGS)  # what a data table's cells never hold
 _SPACES = re.compile(r"\s+")
 _XML_DECLARATION = re.compile(r"^\s*<\?xml[^>]*\?>")
 
@@ -37,7 +47,7 @@ def html_to_markdown(html: str) -> tuple[str | None, str]:
 
 
 def _strip_chrome(root: HtmlElement) -> None:
-    doomed = list(root.iter(*_DROP))
+    doomed = list(root.iter(*_DROP, *_DROP_CONTROLS))
     doomed += [el for el in root.iter() if isinstance(el.tag, str) and _has_class(el, _DROP_CLASSES)]
     doomed += [el for el in root.iter() if el.get("role") == "navigation" or el.get("hidden") is not None]
     for element in doomed:
@@ -50,23 +60,33 @@ def _has_class(element: HtmlElement, names: tuple[str, ...]) -> bool:
     return any(name in classes for name in names)
 
 
-def _blocks(element: HtmlElement) -> Iterator[str]:
-    tag = element.tag if isinstance(element.tag, str) else ""
-    if tag in _HEADINGS:
-        yield "#" * _HEADINGS[tag] + " " + _text(element)
-    elif tag == "pre":
-        yield "```\n" + (element.text_content() or "").strip("\n") + "\n```"
-    elif tag == "table":
-        yield from _table(element)
-    elif tag in _PARAGRAPHS:
-        yield _text(element)
-    else:
-        if element.text and element.text.strip():
-            yield _SPACES.sub(" ", element.text).strip()
-        for child in element:
-            yield from _blocks(child)
-            if child.tail and child.tail.strip():
-                yield _SPACES.sub(" ", child.tail).strip()
+def _blocks(root: HtmlElement) -> Iterator[str]:
+    # What is left to read, the next on top; each element with whether it is in an article
+    # or a section (where a `header` is kept).
+    pending: list[tuple[HtmlElement, bool] | str] = [(root, False)]
+    while pending:
+        item = pending.pop()
+        if isinstance(item, str):
+            yield item
+            continue
+        element, in_part = item
+        tag = element.tag if isinstance(element.tag, str) else ""
+        if tag in _HEADINGS:
+            yield "#" * _HEADINGS[tag] + " " + _text(element)
+        elif tag == "pre":
+            yield "```\n" + (element.text_content() or "").strip("\n") + "\n```"
+        elif tag == "table" and next(element.iterdescendants(*_LAYOUT), None) is None:
+            yield from _table(element)
+        elif tag in _PARAGRAPHS:
+            yield _text(element)
+        elif tag != "header" or in_part:
+            if element.text and element.text.strip():
+                yield _SPACES.sub(" ", element.text).strip()
+            in_part = in_part or tag in _KEEP_HEADER_IN
+            for child in reversed(element):
+                if child.tail and child.tail.strip():
+                    pending.append(_SPACES.sub(" ", child.tail).strip())
+                pending.append((child, in_part))
 
 
 def _table(table: HtmlElement) -> Iterator[str]:
