@@ -1,14 +1,11 @@
 """Turn uploaded bytes into text with Markdown headings where the source had structure."""
 
-import io
-import logging
 from dataclasses import dataclass
 from pathlib import PurePosixPath
 
 from docent.errors import BadInput, InvalidContent
 from docent.ingestion.html import html_to_markdown
-
-log = logging.getLogger(__name__)
+from docent.ingestion.pdf import read_pdf
 
 TEXT, MARKDOWN, HTML, PDF = "text/plain", "text/markdown", "text/html", "application/pdf"
 _BY_SUFFIX = {
@@ -61,17 +58,8 @@ def load(data: bytes, content_type: str) -> LoadedText:
 
 
 def _load_pdf(data: bytes) -> LoadedText:
-    from pypdf import PdfReader  # noqa: PLC0415 (pypdf is only needed for PDFs)
-    from pypdf.errors import PyPdfError  # noqa: PLC0415
-
-    try:
-        reader = PdfReader(io.BytesIO(data))
-        pages = [page.extract_text() or "" for page in reader.pages]
-        title = reader.metadata.title if reader.metadata else None
-    except (PyPdfError, ValueError, KeyError, TypeError, OSError) as exc:
-        log.info("pdf_unreadable", extra={"error": type(exc).__name__})
-        raise BadInput("the PDF could not be read (corrupt or encrypted)", code="unreadable_pdf") from None
+    title, pages = read_pdf(data)
     text = "\n\n".join(page.strip() for page in pages if page.strip())
     if not text:
         raise BadInput("the PDF has no extractable text (a scan needs OCR first)", code="no_text")
-    return LoadedText(title=str(title).strip() or None if title else None, markdown=text)
+    return LoadedText(title=title.strip() or None if title else None, markdown=text)
