@@ -57,7 +57,13 @@ async def test_bad_tool_calls_come_back_to_the_model_as_errors(
     thread_id = await new_thread(agent.http, headers)
     model_server.script.extend(
         [
-            Reply(tool_calls=[("search_documents", {"query": ""}), ("delete_everything", {})]),
+            Reply(
+                tool_calls=[
+                    ("search_documents", {"query": ""}),
+                    ("delete_everything", {}),
+                    ("search_documents", {"query": "a\u0000b"}),
+                ]
+            ),
             Reply("Sorry, I could not search."),
         ]
     )
@@ -68,6 +74,7 @@ async def test_bad_tool_calls_come_back_to_the_model_as_errors(
     assert results[2]["content"] == (
         "Error: unknown tool 'delete_everything'; use one of search_documents, list_documents, read_document_section"
     )
+    assert "must not contain NUL characters" in results[3]["content"]  # not a database error ending the run
     assert _final(events)["messages"][-1]["content"] == "Sorry, I could not search."
 
 

@@ -10,7 +10,7 @@ import html
 import json
 import re
 from collections.abc import Sequence
-from typing import Any, NamedTuple, cast
+from typing import Annotated, Any, NamedTuple, cast
 from uuid import UUID, uuid4
 
 from langchain_core.callbacks import AsyncCallbackManagerForRetrieverRun, CallbackManagerForRetrieverRun
@@ -18,7 +18,7 @@ from langchain_core.documents import Document
 from langchain_core.messages import AIMessage, AnyMessage, ToolCall, ToolMessage
 from langchain_core.retrievers import BaseRetriever
 from langchain_core.utils.function_calling import convert_to_openai_tool
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError
 
 from docent.db import chunks as chunks_db
 from docent.db import documents as documents_db
@@ -40,10 +40,19 @@ def question_query(question: str) -> str:
     return " ".join(question.split())[:QUERY_CHARS]
 
 
+def _no_nul(text: str) -> str:
+    if "\x00" in text:
+        raise ValueError("must not contain NUL characters")
+    return text
+
+
+Text = Annotated[str, AfterValidator(_no_nul)]  # PostgreSQL text cannot hold NUL
+
+
 class SearchDocuments(BaseModel):
     """Search the user's documents; returns the best-matching passages, each with a [ref] to cite."""
 
-    query: str = Field(min_length=1, max_length=QUERY_CHARS, description="what to look for, in words likely to appear")
+    query: Text = Field(min_length=1, max_length=QUERY_CHARS, description="what to look for, in words likely to appear")
     k: int = Field(default=SEARCH_K, ge=1, le=12, description="how many passages to return")
 
 
@@ -55,7 +64,7 @@ class ReadDocumentSection(BaseModel):
     """Read consecutive passages of one document: the section under `heading`, or from chunk `start`."""
 
     document_id: UUID = Field(description="a document id from list_documents or a passage")
-    heading: str | None = Field(default=None, max_length=200, description="a section heading to read")
+    heading: Text | None = Field(default=None, max_length=200, description="a section heading to read")
     start: int = Field(default=0, ge=0, description="the chunk number to start at, when no heading is given")
     max_chunks: int = Field(default=4, ge=1, le=8)
 
