@@ -112,11 +112,14 @@ class JwksServer(LoopbackServer):
         self.keys: list[KeyPair] = []
         self.fetches = 0
         self.down = False
+        self.hang = threading.Event()  # cleared: requests wait until it is set again
+        self.hang.set()
         owner = self
 
         class Handler(BaseHTTPRequestHandler):
             def do_GET(self) -> None:
                 owner.fetches += 1
+                owner.hang.wait(10)
                 if owner.down or self.path != "/auth/v1/.well-known/jwks.json":
                     self.send_response(503 if owner.down else 404)
                     self.end_headers()

@@ -2,7 +2,9 @@
 
 Refreshes are rate limited (one attempt per `min_refresh_interval`, shared by every
 caller) so a burst of tokens with made-up `kid`s cannot become a burst of fetches, and a
-failed refresh keeps the keys already known so verification survives a JWKS outage.
+failed refresh keeps the keys already known so verification survives a JWKS outage. A
+known key is answered at once, even when the keys are due for a refresh: that refresh runs
+beside the request, so a slow JWKS endpoint holds no request that it need not.
 """
 
 import asyncio
@@ -73,13 +75,28 @@ class JwksCache:
         self._fetched_at: float | None = None
         self._attempted_at: float | None = None
         self._lock = asyncio.Lock()
+        self.refreshing: asyncio.Task[None] | None = None  # a refresh begun beside a request
 
     async def key(self, kid: str) -> SigningKey | None:
-        if self._fetched_at is None or self._clock() - self._fetched_at > self._max_age:
+        """The key named `kid`: a known one at once, an unknown one after a refresh."""
+        known = self._keys.get(kid)
+        if known is None:
             await self._refresh()
-        if kid not in self._keys:
+            return self._keys.get(kid)
+        if self._due() and self.refreshing is None:
+            self.refreshing = asyncio.create_task(self._refresh_beside())
+        return known
+
+    def _due(self) -> bool:
+        now = self._clock()
+        stale = self._fetched_at is None or now - self._fetched_at > self._max_age
+        return stale and (self._attempted_at is None or now - self._attempted_at >= self._min_refresh_interval)
+
+    async def _refresh_beside(self) -> None:
+        try:
             await self._refresh()
-        return self._keys.get(kid)
+        finally:
+            self.refreshing = None
 
     async def _refresh(self) -> None:
         async with self._lock:
