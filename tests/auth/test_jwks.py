@@ -112,18 +112,10 @@ async def test_beside_a_real_project_the_local_secret_is_not_accepted(
 # The cache itself, with a controllable clock, against the same real server.
 
 
-def _cache(server: JwksServer, clock: Clock) -> tuple[JwksCache, httpx.AsyncClient]:
+def _verifier(server: JwksServer, clock: Clock) -> tuple[TokenVerifier, JwksCache, httpx.AsyncClient]:
     http = httpx.AsyncClient()
-    return JwksCache(server.jwks_url, http, min_refresh_interval=60, max_age=600, clock=clock), http
-
-
-async def _verifier(server: JwksServer, clock: Clock) -> tuple[TokenVerifier, httpx.AsyncClient]:
-    cache, http = _cache(server, clock)
-    return _verifying(server, cache), http
-
-
-def _verifying(server: JwksServer, cache: JwksCache) -> TokenVerifier:
-    return TokenVerifier(hs256_secret=None, jwks=cache, issuer=f"{server.url}/auth/v1")
+    cache = JwksCache(server.jwks_url, http, min_refresh_interval=60, max_age=600, clock=clock)
+    return TokenVerifier(hs256_secret=None, jwks=cache, issuer=f"{server.url}/auth/v1"), cache, http
 
 
 async def _refreshed(cache: JwksCache) -> None:
@@ -138,7 +130,7 @@ def _token(server: JwksServer, key: KeyPair, **overrides: Any) -> str:
 
 async def test_rotation_is_picked_up_on_an_unknown_kid(jwks_server: JwksServer) -> None:
     clock = Clock()
-    verifier, http = await _verifier(jwks_server, clock)
+    verifier, _, http = _verifier(jwks_server, clock)
     async with http:
         old, new = jwks_server.keys[0], KeyPair("es-2")
         await verifier.verify(_token(jwks_server, old))
@@ -158,8 +150,7 @@ async def test_rotation_is_picked_up_on_an_unknown_kid(jwks_server: JwksServer) 
 
 async def test_cached_keys_keep_working_while_the_jwks_is_down(jwks_server: JwksServer) -> None:
     clock = Clock()
-    cache, http = _cache(jwks_server, clock)
-    verifier = _verifying(jwks_server, cache)
+    verifier, cache, http = _verifier(jwks_server, clock)
     async with http:
         key = jwks_server.keys[0]
         await verifier.verify(_token(jwks_server, key))
@@ -175,14 +166,13 @@ async def test_cached_keys_keep_working_while_the_jwks_is_down(jwks_server: Jwks
 
 async def test_a_known_key_answers_at_once_while_a_due_refresh_hangs(jwks_server: JwksServer) -> None:
     clock = Clock()
-    cache, http = _cache(jwks_server, clock)
-    verifier = _verifying(jwks_server, cache)
+    verifier, cache, http = _verifier(jwks_server, clock)
     async with http:
         key = jwks_server.keys[0]
         await verifier.verify(_token(jwks_server, key))
         jwks_server.hang.clear()  # the endpoint stops answering
         clock.now += 3600
-        async with asyncio.timeout(5):  # the refresh's own timeout is 5 s: these do not wait for it
+        async with asyncio.timeout(2):  # well under the refresh's own 5 s timeout: these do not wait for it
             for _ in range(5):
                 assert (await verifier.verify(_token(jwks_server, key))).user_id is not None
         assert cache.refreshing is not None
@@ -193,8 +183,7 @@ async def test_a_known_key_answers_at_once_while_a_due_refresh_hangs(jwks_server
 
 async def test_an_empty_jwks_does_not_wipe_known_keys(jwks_server: JwksServer) -> None:
     clock = Clock()
-    cache, http = _cache(jwks_server, clock)
-    verifier = _verifying(jwks_server, cache)
+    verifier, cache, http = _verifier(jwks_server, clock)
     async with http:
         key = jwks_server.keys[0]
         await verifier.verify(_token(jwks_server, key))

@@ -90,7 +90,11 @@ class JwksCache:
     def _due(self) -> bool:
         now = self._clock()
         stale = self._fetched_at is None or now - self._fetched_at > self._max_age
-        return stale and (self._attempted_at is None or now - self._attempted_at >= self._min_refresh_interval)
+        return stale and self._may_attempt(now)
+
+    def _may_attempt(self, now: float) -> bool:
+        """Whether the rate limit allows a fetch now."""
+        return self._attempted_at is None or now - self._attempted_at >= self._min_refresh_interval
 
     async def _refresh_beside(self) -> None:
         try:
@@ -101,7 +105,7 @@ class JwksCache:
     async def _refresh(self) -> None:
         async with self._lock:
             now = self._clock()
-            if self._attempted_at is not None and now - self._attempted_at < self._min_refresh_interval:
+            if not self._may_attempt(now):
                 return
             self._attempted_at = now
             try:
