@@ -139,12 +139,15 @@ async def test_deleting_a_thread_through_another_replica_cancels_its_run(
 ) -> None:
     holder, other = replicas
     _, headers = user
-    thread_id, _, live = await _start_hanging(holder, headers, model_server)
+    thread_id, run_id, live = await _start_hanging(holder, headers, model_server)
+    join = asyncio.create_task(holder.http.get(f"/threads/{thread_id}/runs/{run_id}/join", headers=headers))
     async with asyncio.timeout(10):
         deleted = await other.http.delete(f"/threads/{thread_id}", headers=headers)
     assert deleted.status_code == 204
     async with asyncio.timeout(10):
         await live.done.wait()
+        joined = await join
+    assert joined.json() == {"__error__": manager.THREAD_DELETED}  # the holder's clients are told why
     assert (await holder.http.get(f"/threads/{thread_id}", headers=headers)).status_code == 404
 
 

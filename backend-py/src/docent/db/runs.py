@@ -24,15 +24,16 @@ _ADMIT = text(
     " cast(:metadata as jsonb), :title, :lease_seconds, :queued)"
 )
 # Signals about runs, for the other replicas (`docent.runs.signals`): "cancel:<run id>"
-# asks the run's process to cancel it; "finished:<run id>" says it has ended. NOTIFY is
-# sent as the transaction commits.
+# asks the run's process to cancel it, "delete:<run id>" to cancel it because its thread is
+# being deleted; "finished:<run id>" says it has ended. NOTIFY is sent as the transaction
+# commits.
 SIGNALS_CHANNEL = "docent_runs"
 # Under the caller's RLS, only a run of theirs can be cancelled. The request is also kept in
 # the run's row, for a holder that was not listening when it was sent.
 _CANCEL = text(
     "with requested as (update public.runs r set cancel_requested_at = now()"
     " where r.id = :run and r.status in ('pending', 'running') returning r.id)"
-    " select pg_notify(:channel, 'cancel:' || cast(id as text)) from requested"
+    " select pg_notify(:channel, :signal || ':' || cast(id as text)) from requested"
 )
 _CANCELS_REQUESTED = "select id from public.runs where id = any(%s) and cancel_requested_at is not null"
 _ANNOUNCE_ENDS = text("select pg_notify(:channel, 'finished:' || run) from unnest(cast(:runs as text[])) as run")
@@ -110,11 +111,13 @@ async def finish_run(
     return bool((await (await session.connection()).execute(_FINISH, parameters)).scalar_one())
 
 
-async def request_cancel(session: AsyncSession, *, run_id: UUID) -> None:
-    """Ask the replica holding the caller's unfinished run `run_id` to cancel it: a
-    notification sent as `session`'s transaction commits, and a flag in the run's row
-    (`cancels_requested`)."""
-    await (await session.connection()).execute(_CANCEL, {"channel": SIGNALS_CHANNEL, "run": run_id})
+async def request_cancel(session: AsyncSession, *, run_id: UUID, thread_deleted: bool = False) -> None:
+    """Ask the replica holding the caller's unfinished run `run_id` to cancel it (saying, with
+    `thread_deleted`, that its thread is being deleted): a notification sent as `session`'s
+    transaction commits, and a flag in the run's row (`cancels_requested`; the flag keeps no
+    reason)."""
+    signal = "delete" if thread_deleted else "cancel"
+    await (await session.connection()).execute(_CANCEL, {"channel": SIGNALS_CHANNEL, "run": run_id, "signal": signal})
 
 
 async def cancels_requested(conn: psycopg.AsyncConnection[Any], run_ids: Sequence[UUID]) -> list[UUID]:

@@ -179,10 +179,10 @@ class RunManager:
         await runs_db.request_cancel(session, run_id=run_id)
         return None
 
-    def _cancel_here(self, run_id: UUID) -> None:
+    def _cancel_here(self, run_id: UUID, thread_deleted: bool) -> None:
         live = self._by_run.get(run_id)
         if live is not None:
-            live.cancel()
+            live.cancel(error=THREAD_DELETED if thread_deleted else None)
 
     async def until_finished(self, user_id: UUID, run_id: UUID, *, cancelling: bool = False) -> AsyncIterator[None]:
         """Wait for a run of `user_id`'s to end, yielding every RECHECK_SECONDS meanwhile (time
@@ -207,8 +207,8 @@ class RunManager:
 
     async def cancel_runs_to_delete(self, user_id: UUID, *, thread_id: UUID | None = None) -> bool:
         """Cancel the user's runs (on one thread, or all) because their threads are being
-        deleted, and wait until each has recorded its end: this process's at once (their
-        clients told why, as an error), other processes' through a signal, for up to
+        deleted, and wait until each has recorded its end (their clients are told why, as an
+        error): this process's at once, other processes' through a signal, for up to
         RECHECK_SECONDS (a run whose process died and whose lease has lapsed is left to the
         sweep).
         Whether there were any. Call it holding no pooled connection: each run needs one to
@@ -225,7 +225,7 @@ class RunManager:
                 if run_id not in self._by_run
             ]
             for run_id in elsewhere:
-                await runs_db.request_cancel(session, run_id=run_id)
+                await runs_db.request_cancel(session, run_id=run_id, thread_deleted=True)
         for live in runs:
             await live.done.wait()
         with suppress(TimeoutError):

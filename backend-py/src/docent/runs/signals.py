@@ -42,10 +42,13 @@ _CONNECTION: dict[str, str | int] = {
 
 
 class RunSignals:
-    """This process's listener: cancels go to `on_cancel`, ends to whoever is `watching`.
+    """This process's listener: cancels go to `on_cancel` (the run, and whether its thread is
+    being deleted), ends to whoever is `watching`.
     `held` are the runs this process holds, for the cancels it missed while not listening."""
 
-    def __init__(self, conninfo: str, *, on_cancel: Callable[[UUID], None], held: Callable[[], list[UUID]]) -> None:
+    def __init__(
+        self, conninfo: str, *, on_cancel: Callable[[UUID, bool], None], held: Callable[[], list[UUID]]
+    ) -> None:
         self._conninfo = make_conninfo(conninfo, **_CONNECTION)
         self._on_cancel = on_cancel
         self._held = held
@@ -88,7 +91,7 @@ class RunSignals:
                     await conn.execute(f"listen {SIGNALS_CHANNEL}")
                     if held := self._held():  # cancels sent before this listener heard them
                         for run_id in await cancels_requested(conn, held):
-                            self._on_cancel(run_id)
+                            self._on_cancel(run_id, False)  # the row keeps no reason
                     self.listening.set()
                     delay = RECONNECT_SECONDS
                     logger.info("run_signals_listening")
@@ -112,8 +115,8 @@ class RunSignals:
         except ValueError:
             logger.warning("run_signal_ignored", extra={"payload": payload[:80]})
             return
-        if signal == "cancel":
-            self._on_cancel(run_id)
+        if signal in ("cancel", "delete"):
+            self._on_cancel(run_id, signal == "delete")
         elif signal == "finished":
             for finished in self._watchers.get(run_id, ()):
                 finished.set()
