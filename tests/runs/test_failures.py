@@ -16,9 +16,10 @@ from langgraph.checkpoint.postgres.aio import AsyncPostgresSaver
 from psycopg_pool import PoolTimeout
 
 from docent.db import runs as runs_db
+from docent.db.checkpoint_saver import LEASE_LOST
 from docent.db.session import service_transaction
 from docent.retrieval.embeddings import Embedder
-from docent.runs import RunManager
+from docent.runs import RunManager, manager
 from docent.runs.failures import describe
 from docent.settings import Settings
 from tests.agent import app_with, new_thread, other_user_headers, run_body, stream, upload_manual
@@ -465,6 +466,32 @@ async def test_a_wait_whose_thread_is_deleted_mid_run_says_so(
     assert response.json() == {
         "__error__": {"error": "thread_deleted", "message": "The thread was deleted while the run was in flight."}
     }
+
+
+async def test_a_run_whose_lease_renewal_finds_the_thread_taken_stops_with_lease_lost(
+    agent: InProcess,
+    user: tuple[Any, Headers],
+    model_server: ScriptedOpenAI,
+    database_url: str,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A run stalled past its lease, whose thread another run has taken, learns it at its next
+    renewal: it stops there, and says so, rather than ending as if cancelled by its user."""
+    _, headers = user
+    monkeypatch.setattr(manager, "LEASE_SECONDS", 0.3)  # renewed every 0.1 s; leases are still 30 s
+    thread_id = await new_thread(agent.http, headers)
+    model_server.script.append(Reply(failure="hang"))
+    waiting = asyncio.create_task(agent.http.post(f"/threads/{thread_id}/runs/wait", headers=headers, json=run_body()))
+    assert await asyncio.to_thread(model_server.hanging.wait, 10)
+    with psycopg.connect(database_url, autocommit=True) as conn:  # as another replica's run would after a lapse
+        conn.execute("update threads set lease_run_id = gen_random_uuid() where id = %s", (thread_id,))
+    async with asyncio.timeout(10):
+        response = await waiting
+    error = response.json()["__error__"]
+    assert error["error"] == "lease_lost"
+    assert error["message"] == f"{LEASE_LOST} Your message was not saved; send it again."
+    runs = (await agent.http.get(f"/threads/{thread_id}/runs", headers=headers)).json()
+    assert [(run["status"], run["error"]) for run in runs] == [("error", error["message"])]
 
 
 async def test_the_sweep_spares_queued_runs_whose_process_is_waiting(

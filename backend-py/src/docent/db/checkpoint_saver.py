@@ -45,6 +45,9 @@ _LEASE_LOST_STATE = "DC409"  # raised by `hold_thread_for_write`
 _writer: ContextVar[tuple[str, str] | None] = ContextVar("checkpoint_writer", default=None)
 
 
+LEASE_LOST = "Another run took this conversation over while this run was stalled."
+
+
 class LeaseLost(Conflict):
     """A run's write refused: another run has taken its thread over."""
 
@@ -104,7 +107,7 @@ class LatestStateSaver(AsyncPostgresSaver):
                 yield cursor
         except DatabaseError as error:
             if writer is not None and error.sqlstate == _LEASE_LOST_STATE:
-                raise LeaseLost("Another run took this conversation over while this run was stalled.") from error
+                raise LeaseLost(LEASE_LOST) from error
             raise
 
     def run_ended(self, *, run_id: str, thread_id: str, values: Mapping[str, list[Any]] | None) -> None:

@@ -32,6 +32,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from docent.db import documents as documents_db
 from docent.db import runs as runs_db
 from docent.db import threads as threads_db
+from docent.db.checkpoint_saver import LEASE_LOST, LeaseLost
 from docent.db.checkpoints import Checkpoints
 from docent.db.engine import retrying_while_unavailable
 from docent.db.models import Run
@@ -88,7 +89,7 @@ class RunSpec:
 @dataclass
 class _Outcome:
     status: runs_db.RunStatus
-    kind: str | None = None
+    error: str | None = None  # its kind
     message: str | None = None
 
 
@@ -289,8 +290,8 @@ class RunManager:
                 live.deadline = deadline
                 await self._stream(live, spec, tokens, started)
             outcome = _Outcome("success")
-        except asyncio.CancelledError:
-            outcome = _Outcome("interrupted")
+        except asyncio.CancelledError:  # the user's cancel, or one with a reason: a failure
+            outcome = _Outcome("interrupted") if live.error is None else _Outcome("error", **live.error)
         except TimeoutError:
             limit = self._settings.run_timeout_seconds
             message = f"The run took longer than {limit:g} s and was stopped. {failures.RETRY_HINT}"
@@ -326,7 +327,8 @@ class RunManager:
                 continue
             if not held:  # the lease lapsed and another run took the thread: this one must stop
                 logger.warning("lease_lost", extra={"run_id": str(live.run_id)})
-                live.cancel()
+                kind, message = failures.describe(LeaseLost(LEASE_LOST))
+                live.cancel(error={"error": kind, "message": message})
                 return
 
     async def _wait_turn(self, live: LiveRun, strategy: Strategy) -> None:
@@ -443,9 +445,9 @@ class RunManager:
         metrics.run_seconds.labels(outcome.status).observe(seconds)
         metrics.tokens.labels("input").inc(tokens[0])
         metrics.tokens.labels("output").inc(tokens[1])
-        if outcome.kind is not None:
-            metrics.errors.labels(outcome.kind).inc()
-            live.error = {"error": outcome.kind, "message": outcome.message or ""}
+        if outcome.error is not None:
+            metrics.errors.labels(outcome.error).inc()
+            live.error = {"error": outcome.error, "message": outcome.message or ""}
         try:
             await retrying_while_unavailable(lambda: self._record(live, outcome, tokens), within=RECORD_RETRY_SECONDS)
         except Exception:
