@@ -494,6 +494,42 @@ async def test_a_run_whose_lease_renewal_finds_the_thread_taken_stops_with_lease
     assert [(run["status"], run["error"]) for run in runs] == [("error", error["message"])]
 
 
+@pytest.mark.parametrize("route", ["/threads/{thread_id}", "/me/data"])
+async def test_deleting_a_thread_while_a_stalled_run_records_its_end_neither_deadlocks(
+    agent: InProcess, user: tuple[Any, Headers], database_url: str, route: str
+) -> None:
+    """A run whose lease has lapsed (another replica's, stalled) records its end as its thread
+    is deleted: the run's row, then the thread's, as `finish_run` does, with the delete
+    coming between the two. Both go through."""
+    user_id, headers = user
+    thread_id = await new_thread(agent.http, headers)
+    run_id = uuid.uuid4()
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        insert_run(conn, run_id, thread_id, user_id, "running")
+        conn.execute(
+            "update threads set status = 'busy', lease_run_id = %s, locked_until = now() - interval '1 second'"
+            " where id = %s",
+            (run_id, thread_id),
+        )
+    with psycopg.connect(database_url) as finishing, psycopg.connect(database_url, autocommit=True) as probe:
+        finishing.execute("update runs set status = 'success' where id = %s", (run_id,))
+        deleting = asyncio.create_task(agent.http.delete(route.format(thread_id=thread_id), headers=headers))
+        waiting = (
+            "select count(*) from pg_stat_activity where wait_event_type = 'Lock' and datname = current_database()"
+        )
+        async with asyncio.timeout(10):
+            while probe.execute(waiting).fetchone() != (1,):  # noqa: ASYNC110 (a test's probe)
+                await asyncio.sleep(0.01)  # until the delete waits for the run's row
+        finishing.execute(
+            "update threads set status = 'idle', lease_run_id = null, locked_until = null where id = %s", (thread_id,)
+        )
+        finishing.commit()
+    async with asyncio.timeout(10):
+        deleted = await deleting
+    assert deleted.status_code == 204, deleted.text
+    assert (await agent.http.get(f"/threads/{thread_id}", headers=headers)).status_code == 404
+
+
 async def test_the_sweep_spares_queued_runs_whose_process_is_waiting(
     agent: InProcess, user: tuple[Any, Headers], database_url: str
 ) -> None:

@@ -89,6 +89,7 @@ async def erase_my_data(principal: CurrentPrincipal, sessions: Sessions, graph: 
     # needs one to record its end) or locks the rows a finishing run updates.
     await manager.cancel_runs_to_delete(principal.user_id)
     async with user_transaction(sessions, principal) as session:
+        await runs.lock_unfinished_runs(session)
         if await runs.held_run_ids(session):  # another replica's run that has not ended yet
             raise Conflict("A run is still in flight; try again in a moment.", code="thread_busy")
         owned = await threads.delete_all_threads(session)  # their checkpoints with them (a trigger)

@@ -20,6 +20,7 @@ from docent.api.agent_schemas import (
 from docent.api.deps import AgentGraph, Runs, Sessions, UserSession
 from docent.api.json_body import StrictJSONRoute
 from docent.auth import CurrentPrincipal
+from docent.db import runs as runs_db
 from docent.db import threads
 from docent.db.checkpoints import forget_threads, storage_errors
 from docent.db.models import Thread
@@ -112,6 +113,7 @@ async def delete_thread(
 ) -> Response:
     await runs.cancel_runs_to_delete(principal.user_id, thread_id=thread_id)  # before taking a connection
     async with user_transaction(sessions, principal) as session:
+        await runs_db.lock_unfinished_runs(session, thread_id=thread_id)
         thread = await owned_thread(session, thread_id, for_update=True)  # no run starts on it now
         if thread_json(thread)["status"] == "busy":  # one started just before, or another replica's
             raise Conflict("The thread has a run in flight; cancel it first.", code="thread_busy")

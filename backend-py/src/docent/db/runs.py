@@ -145,6 +145,16 @@ async def held_run_ids(session: AsyncSession, *, thread_id: UUID | None = None) 
     return list((await session.exec(statement)).all())
 
 
+async def lock_unfinished_runs(session: AsyncSession, *, thread_id: UUID | None = None) -> None:
+    """Lock the caller's unfinished runs (RLS), on one thread or all, until the transaction
+    ends. Taken before their threads are locked to be deleted: in `finish_run`'s order (run,
+    then thread), so that a run ending meanwhile waits rather than deadlocks."""
+    statement = select(col(Run.id)).where(col(Run.status).in_(["pending", "running"]))
+    if thread_id is not None:
+        statement = statement.where(col(Run.thread_id) == thread_id)
+    await session.exec(statement.with_for_update())
+
+
 async def start_queued_run(session: AsyncSession, *, run_id: UUID) -> bool:
     """Mark a queued run running; False if it is no longer pending (a sweep failed it)."""
     statement = (
