@@ -2,13 +2,14 @@
 langchain-openai talking to the scripted model server: a conversation end to end, a client
 that disconnects mid-answer, cancellation, and a restart in the middle of a conversation."""
 
+import asyncio
 import signal
 import tempfile
 import threading
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncGenerator, AsyncIterator, Iterator
 from contextlib import AsyncExitStack
-from typing import Any
+from typing import Any, cast
 
 import httpx
 import pytest
@@ -128,8 +129,6 @@ async def test_a_conversation_through_the_sdk(
 
 
 async def _wait_for(event: threading.Event) -> None:
-    import asyncio
-
     assert await asyncio.to_thread(event.wait, 10)
 
 
@@ -156,6 +155,39 @@ async def test_a_client_that_disconnects_mid_answer_loses_nothing(
     result: Any = await client.runs.join(thread_id, run_id)
     assert result["messages"][-1]["content"] == "You have no documents yet."
     assert (await client.runs.get(thread_id, run_id))["status"] == "success"
+
+
+async def test_a_client_that_asks_for_it_cancels_its_run_by_disconnecting(
+    served: dict[str, Any], database_url: str, model_server: ScriptedOpenAI, stack: AsyncExitStack
+) -> None:
+    headers = other_user_headers(database_url)
+    client = await stack.enter_async_context(get_client(url=served["base"], headers=headers, api_key=None))
+    thread_id = (await client.threads.create())["thread_id"]
+    for route in ("stream", "wait"):
+        created: list[Any] = []
+        model_server.hanging.clear()
+        model_server.script.append(Reply(failure="hang"))
+        if route == "stream":
+            stream = cast(
+                AsyncGenerator[Any],
+                client.runs.stream(
+                    thread_id, "docent", input=QUESTION, on_disconnect="cancel", on_run_created=created.append
+                ),
+            )
+            await anext(stream)  # the metadata event
+            await _wait_for(model_server.hanging)
+            await stream.aclose()  # hang up while the model works
+        else:
+            asking = asyncio.create_task(
+                client.runs.wait(
+                    thread_id, "docent", input=QUESTION, on_disconnect="cancel", on_run_created=created.append
+                )
+            )
+            await _wait_for(model_server.hanging)
+            asking.cancel()  # closes the connection
+        run_id = created[0]["run_id"]
+        await client.runs.join(thread_id, run_id)
+        assert (await client.runs.get(thread_id, run_id))["status"] == "interrupted", route
 
 
 async def test_a_thread_survives_a_restart(

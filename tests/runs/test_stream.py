@@ -129,6 +129,10 @@ async def test_wait_returns_the_final_values(agent: InProcess, user: tuple[Any, 
     assert state["values"] == response.json()
     assert state["next"] == []
     assert state["checkpoint"]["thread_id"] == thread_id
+    # Where the SDK asks again if the body is cut off: the same outcome.
+    again = await agent.http.get(response.headers["location"], headers=headers)
+    assert response.headers["location"] == f"{response.headers['content-location']}/join"
+    assert again.json() == response.json()
 
 
 async def test_extractive_mode_quotes_and_cites_without_a_model(

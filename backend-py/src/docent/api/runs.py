@@ -118,8 +118,12 @@ async def wait_run(
     run, live, queue = await _start(
         thread_id=thread_id, body=body, principal=principal, session=session, runs=runs, settings=settings
     )
+    # `Location`: where the SDK asks again for the outcome if the body is cut off.
+    location = _location(thread_id, run["run_id"]) | {"Location": f"/threads/{thread_id}/runs/{run['run_id']}/join"}
     return StreamingResponse(
-        sse.final_json(live, queue), media_type="application/json", headers=_location(thread_id, run["run_id"])
+        sse.final_json(live, queue, cancel_on_disconnect=body.on_disconnect == "cancel"),
+        media_type="application/json",
+        headers=location,
     )
 
 

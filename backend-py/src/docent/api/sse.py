@@ -38,20 +38,27 @@ async def event_stream(
         async for event in _events(queue):
             yield b": heartbeat\r\n\r\n" if event is None else encode(*event)
     finally:
-        live.unlisten(queue)
-        if cancel_on_disconnect and not live.done.is_set():
-            live.cancel()
+        _stop_listening(live, queue, cancel=cancel_on_disconnect)
 
 
-async def final_json(live: LiveRun, queue: asyncio.Queue[Event | None]) -> AsyncIterator[bytes]:
+async def final_json(
+    live: LiveRun, queue: asyncio.Queue[Event | None], *, cancel_on_disconnect: bool = False
+) -> AsyncIterator[bytes]:
     """Newlines while the run works (JSON ignores them), then its final values or `__error__`."""
     try:
         async for event in _events(queue):
             if event is None:
                 yield b"\n"
     finally:
-        live.unlisten(queue)
+        _stop_listening(live, queue, cancel=cancel_on_disconnect)
     yield _dumps_final(live)
+
+
+def _stop_listening(live: LiveRun, queue: asyncio.Queue[Event | None], *, cancel: bool) -> None:
+    """The client is gone, or the run has ended; with `cancel`, a run still going is cancelled."""
+    live.unlisten(queue)
+    if cancel and not live.done.is_set():
+        live.cancel()
 
 
 def _dumps_final(live: LiveRun) -> bytes:
