@@ -53,6 +53,8 @@ async def test_create_get_update_search_and_delete(client: httpx.AsyncClient, us
         {"metadata": {"big": "x" * 9000}},
         {"thread_id": "not-a-uuid"},
         {"if_exists": "overwrite"},
+        {"ttl": {"ttl": 60, "strategy": "delete"}},
+        {"supersteps": [{"updates": [{"values": {}, "as_node": "agent"}]}]},
     ],
 )
 async def test_bad_thread_bodies_are_422(client: httpx.AsyncClient, user: tuple[Any, Headers], body: Any) -> None:
@@ -80,11 +82,14 @@ async def test_every_thread_and_run_route_is_404_for_another_users_thread(
     run_id = events[0][1]["run_id"]
     intruder = other_user_headers(database_url)
     base = f"/threads/{thread_id}"
+    checkpoint_id = (await agent.http.get(f"{base}/state", headers=owner)).json()["checkpoint"]["checkpoint_id"]
     routes = [
         ("GET", base, None),
         ("PATCH", base, {"metadata": {"x": 1}}),
         ("DELETE", base, None),
         ("GET", f"{base}/state", None),
+        ("GET", f"{base}/state/{checkpoint_id}", None),
+        ("POST", f"{base}/state/checkpoint", {"checkpoint": {"checkpoint_id": checkpoint_id}}),
         ("GET", f"{base}/history", None),
         ("POST", f"{base}/history", {"limit": 5}),
         ("POST", f"{base}/runs", run_body()),
@@ -101,6 +106,7 @@ async def test_every_thread_and_run_route_is_404_for_another_users_thread(
         assert response.status_code == 404, (method, path, response.text)
     searched = await agent.http.post("/threads/search", headers=intruder, json={"ids": [thread_id]})
     assert searched.json() == []
+    assert (await agent.http.post("/threads/count", headers=intruder, json={"ids": [thread_id]})).json() == 0
     taken = await agent.http.post("/threads", headers=intruder, json={"thread_id": thread_id})
     assert taken.status_code == 409  # ids are global; the owner's thread is untouched
     state = (await agent.http.get(f"{base}/state", headers=owner)).json()
@@ -128,6 +134,24 @@ async def test_state_history_and_runs_follow_the_conversation(agent: InProcess, 
     assert older.json()[0]["checkpoint"] == previous["checkpoint"]
     at = await agent.http.get(f"/threads/{thread_id}/state/{previous['checkpoint']['checkpoint_id']}", headers=headers)
     assert at.json()["checkpoint"] == previous["checkpoint"]
+    # The SDK's get_state(checkpoint=...): the same state, through a POST.
+    posted = await agent.http.post(
+        f"/threads/{thread_id}/state/checkpoint", headers=headers, json={"checkpoint": previous["checkpoint"]}
+    )
+    assert posted.json() == at.json()
+    bad_bodies: list[dict[str, Any]] = [{"checkpoint": {}}, {"checkpoint": {"checkpoint_id": "x" * 65}}]
+    for bad in bad_bodies:
+        response = await agent.http.post(f"/threads/{thread_id}/state/checkpoint", headers=headers, json=bad)
+        assert response.status_code == 422, bad
+    long_id = await agent.http.get(f"/threads/{thread_id}/state/{'a' * 5000}", headers=headers)
+    assert long_id.status_code == 422
+    assert len(long_id.text) < 500  # the id is not echoed back
+    root = {"checkpoint": {"checkpoint_ns": ""}}  # what the SDK may send for the whole graph
+    history = await agent.http.post(f"/threads/{thread_id}/history", headers=headers, json=root | {"limit": 3})
+    assert len(history.json()) == 3
+    one = {"checkpoint": {"checkpoint_id": latest["checkpoint"]["checkpoint_id"]}}
+    assert (await agent.http.post(f"/threads/{thread_id}/history", headers=headers, json=one)).status_code == 422
+    assert (await agent.http.post("/threads/count", headers=headers, json={})).json() == 1
     runs = (await agent.http.get(f"/threads/{thread_id}/runs", headers=headers)).json()
     assert [r["status"] for r in runs] == ["success", "success"]
     assert runs[0]["usage"]["output_tokens"] > 0

@@ -48,6 +48,7 @@ async def _messages(http: httpx.AsyncClient, headers: Headers, thread_id: str) -
         (run_body(multitask_strategy="rollback"), 422, "rollback' is not supported"),
         (run_body(command={"resume": "yes"}), 422, "not supported by Docent: command"),
         (run_body(config={"recursion_limit": 5}), 422, "not supported by Docent: config"),
+        (run_body(stream_resumable=True), 422, "not supported by Docent: stream_resumable"),
         ({"assistant_id": "docent", "input": {"messages": [{"role": "system", "content": "hi"}]}}, 422, "role"),
     ],
 )

@@ -1,7 +1,9 @@
 """Request bodies and response shapes of the LangGraph Agent Server routes (threads, runs).
 
 Fields the official `langgraph-sdk` client sends but Docent does not act on are ignored when
-empty and refused when set, so a request never silently means something else.
+empty and refused when set, so a request never silently means something else. Exceptions,
+because they change nothing here: `stream_subgraphs` (the graph has none), `on_completion`
+(for stateless runs) and `langsmith_tracer` (tracing is the service's setting).
 """
 
 import json
@@ -18,6 +20,7 @@ from docent.runs.manager import Durability, Strategy, StreamMode
 from docent.runs.serialize import jsonable
 
 MAX_METADATA_BYTES = 8192
+MAX_CHECKPOINT_ID = 64  # LangGraph's are UUIDs (36 characters)
 _UNSUPPORTED_RUN_FIELDS = (
     "command",
     "checkpoint",
@@ -29,6 +32,7 @@ _UNSUPPORTED_RUN_FIELDS = (
     "feedback_keys",
     "config",
     "context",
+    "stream_resumable",  # a stream cannot be resumed here; `join` waits for a run's outcome
 )
 # A checkpoint's own metadata (`parents`, `step`, ...): a run's metadata joins it, and a value
 # of another shape there breaks reading the thread's history.
@@ -53,14 +57,25 @@ def _check_run_metadata(value: dict[str, Any]) -> dict[str, Any]:
     return _check_metadata(value)
 
 
+def _refuse_set(extra: dict[str, Any] | None, names: tuple[str, ...]) -> None:
+    unsupported = [name for name in names if (extra or {}).get(name) not in (None, [], {})]
+    if unsupported:
+        raise ValueError(f"not supported by Docent: {', '.join(unsupported)}")
+
+
 class ThreadCreate(BaseModel):
-    model_config = ConfigDict(extra="ignore")
+    model_config = ConfigDict(extra="allow")
 
     thread_id: UUID | None = None
     metadata: dict[str, Any] = Field(default_factory=dict)
     if_exists: Literal["raise", "do_nothing"] = "raise"
 
     _metadata = field_validator("metadata")(_check_metadata)
+
+    @model_validator(mode="after")
+    def _supported(self) -> "ThreadCreate":
+        _refuse_set(self.model_extra, ("supersteps", "ttl"))
+        return self
 
 
 class ThreadPatch(BaseModel):
@@ -92,11 +107,19 @@ class ThreadSearch(BaseModel):
 
 
 class HistoryQuery(BaseModel):
-    model_config = ConfigDict(extra="ignore")
+    model_config = ConfigDict(extra="allow")
 
     limit: int = Field(default=10, ge=1, le=1000)
     before: str | dict[str, Any] | None = None
     metadata: dict[str, Any] | None = None
+
+    @model_validator(mode="after")
+    def _supported(self) -> "HistoryQuery":
+        checkpoint = (self.model_extra or {}).get("checkpoint")
+        if isinstance(checkpoint, dict) and not checkpoint.get("checkpoint_ns"):  # the root graph's: Docent's only
+            checkpoint = {key: value for key, value in checkpoint.items() if key != "checkpoint_ns"}
+        _refuse_set({"checkpoint": checkpoint}, ("checkpoint",))
+        return self
 
     def before_id(self) -> str | None:
         if isinstance(self.before, dict):
@@ -104,6 +127,22 @@ class HistoryQuery(BaseModel):
             value = configurable.get("checkpoint_id") if isinstance(configurable, dict) else None
             return str(value) if value else None
         return self.before
+
+
+class StateAt(BaseModel):
+    """`POST /threads/{id}/state/checkpoint`: the SDK's `get_state(checkpoint=...)`."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    checkpoint: dict[str, Any]
+
+    @field_validator("checkpoint")
+    @classmethod
+    def _names_one(cls, value: dict[str, Any]) -> dict[str, Any]:
+        checkpoint_id = value.get("checkpoint_id")
+        if not isinstance(checkpoint_id, str) or not 0 < len(checkpoint_id) <= MAX_CHECKPOINT_ID:
+            raise ValueError("checkpoint must name a checkpoint_id")
+        return value
 
 
 class InputMessage(BaseModel):
@@ -147,10 +186,11 @@ class RunCreate(BaseModel):
 
     @model_validator(mode="after")
     def _supported(self) -> "RunCreate":
-        extra = self.model_extra or {}
-        unsupported = [name for name in _UNSUPPORTED_RUN_FIELDS if extra.get(name) not in (None, [], {})]
-        if unsupported:
-            raise ValueError(f"not supported by Docent: {', '.join(unsupported)}")
+        _refuse_set(self.model_extra, _UNSUPPORTED_RUN_FIELDS)
+        # LangGraph's older name for durability: a checkpoint after every step, or at the end.
+        checkpoint_during = (self.model_extra or {}).get("checkpoint_during")
+        if isinstance(checkpoint_during, bool) and self.durability is None:
+            self.durability = "async" if checkpoint_during else "exit"
         if self.multitask_strategy == "rollback":
             raise ValueError("multitask_strategy 'rollback' is not supported; use reject, enqueue or interrupt")
         return self

@@ -4,12 +4,14 @@ their state and history, read from the checkpointer once the thread's row (under
 from typing import Annotated, Any
 from uuid import UUID, uuid4
 
-from fastapi import APIRouter, Query, Response
+from fastapi import APIRouter, Path, Query, Response
 from langchain_core.runnables import RunnableConfig
 
 from docent.api.agent_schemas import (
+    MAX_CHECKPOINT_ID,
     MAX_METADATA_BYTES,
     HistoryQuery,
+    StateAt,
     ThreadCreate,
     ThreadPatch,
     ThreadSearch,
@@ -88,6 +90,11 @@ async def search_threads(body: ThreadSearch, session: UserSession, response: Res
     return [thread_json(thread) for thread in found]
 
 
+@router.post("/threads/count")
+async def count_threads(body: ThreadSearch, session: UserSession) -> int:
+    return await threads.count_threads(session, metadata=body.metadata, status=body.status, ids=body.ids)
+
+
 @router.get("/threads/{thread_id}")
 async def get_thread(thread_id: UUID, session: UserSession, graph: AgentGraph) -> dict[str, Any]:
     thread = await owned_thread(session, thread_id)
@@ -130,8 +137,23 @@ async def get_state(thread_id: UUID, session: UserSession, graph: AgentGraph) ->
 
 
 @router.get("/threads/{thread_id}/state/{checkpoint_id}")
-async def get_state_at(thread_id: UUID, checkpoint_id: str, session: UserSession, graph: AgentGraph) -> dict[str, Any]:
+async def get_state_at(
+    thread_id: UUID,
+    checkpoint_id: Annotated[str, Path(max_length=MAX_CHECKPOINT_ID)],
+    session: UserSession,
+    graph: AgentGraph,
+) -> dict[str, Any]:
     await owned_thread(session, thread_id)
+    return await _state_at(graph, thread_id, checkpoint_id)
+
+
+@router.post("/threads/{thread_id}/state/checkpoint")
+async def post_state_at(thread_id: UUID, body: StateAt, session: UserSession, graph: AgentGraph) -> dict[str, Any]:
+    await owned_thread(session, thread_id)
+    return await _state_at(graph, thread_id, body.checkpoint["checkpoint_id"])
+
+
+async def _state_at(graph: Graph, thread_id: UUID, checkpoint_id: str) -> dict[str, Any]:
     with storage_errors():
         snapshot = await graph.aget_state(_config(thread_id, checkpoint_id))
     if not snapshot.values and snapshot.created_at is None:
