@@ -191,10 +191,11 @@ DOCENT = [sys.executable, "-m", "docent.cli"]
 
 @contextmanager
 def serve_process(
-    env: dict[str, str], *, log: "IO[str] | None" = None, port: int | None = None
+    env: dict[str, str], *, log: "IO[str] | None" = None, port: int | None = None, own_group: bool = False
 ) -> Iterator[tuple[str, subprocess.Popen[str]]]:
     """`docent serve` in a child process; its output is piped, or written to `log` (a long
-    test's request log would fill a pipe nobody reads)."""
+    test's request log would fill a pipe nobody reads). With `own_group`, in a process group
+    of its own, as in a terminal."""
     port = port or free_port()
     process = subprocess.Popen(
         [*DOCENT, "serve"],
@@ -202,6 +203,7 @@ def serve_process(
         stdout=log or subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
+        start_new_session=own_group,
     )
     base = f"http://127.0.0.1:{port}"
     try:

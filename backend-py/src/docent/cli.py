@@ -2,11 +2,14 @@
 
 import asyncio
 import math
+import signal
 import sys
+import time
 from collections.abc import AsyncIterator, Iterator
-from contextlib import asynccontextmanager, contextmanager
+from contextlib import asynccontextmanager, contextmanager, suppress
 from datetime import timedelta
 from pathlib import Path
+from types import FrameType
 from typing import Annotated, TextIO, cast
 from uuid import UUID
 
@@ -34,6 +37,7 @@ from docent.retrieval.retriever import Retriever
 from docent.retrieval.search import Mode
 from docent.settings import Settings, get_settings
 
+SAME_SIGNAL_SECONDS = 0.5  # SIGINTs this close together are one Ctrl-C, delivered twice
 cli = typer.Typer(no_args_is_help=True, add_completion=False, help="Docent: chat with your documents.")
 
 
@@ -83,7 +87,7 @@ def serve() -> None:
     with _database(_settings(log_stream=sys.stdout)) as settings:
         from docent.main import create_app  # noqa: PLC0415 (keeps `docent token` and `migrate` light)
 
-        uvicorn.run(
+        config = uvicorn.Config(
             create_app(settings),
             host=settings.host,
             port=settings.port,
@@ -92,6 +96,28 @@ def serve() -> None:
             access_log=False,
             timeout_graceful_shutdown=math.ceil(settings.shutdown_timeout_seconds),
         )
+        server = _Server(config)
+        with suppress(KeyboardInterrupt):  # uvicorn raises the signal again once it has stopped
+            server.run()
+    if not server.started:
+        raise typer.Exit(3)  # as uvicorn.run: the server could not start
+
+
+class _Server(uvicorn.Server):
+    """Uvicorn's server, taking one Ctrl-C delivered twice for one. A terminal's Ctrl-C
+    signals the whole process group, and `uv run` (under `make run`) forwards it to its child
+    too: the server got SIGINT twice at once, took the second for "force quit", and cut the
+    runs in flight short of the drain. A second Ctrl-C a moment later still forces the exit."""
+
+    _first_exit = -math.inf
+
+    def handle_exit(self, sig: int, frame: FrameType | None) -> None:
+        now = time.monotonic()
+        if sig == signal.SIGINT and self.should_exit and now - self._first_exit < SAME_SIGNAL_SECONDS:
+            return
+        if not self.should_exit:
+            self._first_exit = now
+        super().handle_exit(sig, frame)
 
 
 @cli.command("migrate")
