@@ -10,7 +10,7 @@ import re
 import threading
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler
 from typing import Any, Literal
@@ -32,7 +32,8 @@ class Reply:
     """One scripted answer to a chat completion request."""
 
     content: str = ""
-    tool_calls: list[tuple[str, dict[str, Any]]] = field(default_factory=list)  # (name, arguments)
+    # (name, arguments): an object, or a string sent as it is (a model's malformed JSON)
+    tool_calls: Sequence[tuple[str, Mapping[str, Any] | str]] = field(default_factory=list)
     failure: Literal["status_500", "garbage", "hang"] | None = None
     gate: threading.Event | None = None  # when set: stream the first word, then wait for the gate
 
@@ -166,7 +167,7 @@ class ScriptedOpenAI(LoopbackServer):
         for index, (name, arguments) in enumerate(reply.tool_calls):
             opening = {"index": index, "id": f"call_{index}_{len(self.requests)}", "type": "function"}
             send(_chunk(model, {"tool_calls": [opening | {"function": {"name": name, "arguments": ""}}]}))
-            send(_chunk(model, {"tool_calls": [{"index": index, "function": {"arguments": json.dumps(arguments)}}]}))
+            send(_chunk(model, {"tool_calls": [{"index": index, "function": {"arguments": _json(arguments)}}]}))
         for n, piece in enumerate(re.findall(r"\S+\s*", reply.content)):
             timing.first_token = timing.first_token or time.monotonic()
             send(_chunk(model, {"content": piece}))
@@ -190,6 +191,10 @@ class ScriptedOpenAI(LoopbackServer):
         send("[DONE]")
 
 
+def _json(arguments: Mapping[str, Any] | str) -> str:
+    return arguments if isinstance(arguments, str) else json.dumps(arguments)
+
+
 def _chunk(model: str, delta: dict[str, Any], finish_reason: str | None = None) -> str:
     choice = {"index": 0, "delta": delta, "finish_reason": finish_reason}
     return json.dumps(
@@ -201,7 +206,7 @@ def _completion(model: str, reply: Reply, usage: dict[str, int]) -> dict[str, An
     message: dict[str, Any] = {"role": "assistant", "content": reply.content or None}
     if reply.tool_calls:
         message["tool_calls"] = [
-            {"id": f"call_{i}", "type": "function", "function": {"name": name, "arguments": json.dumps(args)}}
+            {"id": f"call_{i}", "type": "function", "function": {"name": name, "arguments": _json(args)}}
             for i, (name, args) in enumerate(reply.tool_calls)
         ]
     finish = "tool_calls" if reply.tool_calls else "stop"

@@ -1,6 +1,6 @@
 """The agent's tools, limits and prompt, driven through the API with scripted model replies."""
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any, cast
 
 import pytest
@@ -114,6 +114,26 @@ async def test_a_round_runs_four_tool_calls_at_most(
     final = _final(events)
     assert final["retrieval"]["queries"] == [f"vacuum {n}" for n in range(4)]
     assert [c["ref"] for c in final["citations"]] == [1]
+
+
+async def test_a_call_whose_arguments_are_not_json_comes_back_to_the_model_as_an_error(
+    agent: InProcess, user: tuple[Any, Headers], model_server: ScriptedOpenAI
+) -> None:
+    _, headers = user
+    thread_id = await new_thread(agent.http, headers)
+    calls: list[tuple[str, Mapping[str, Any] | str]] = [
+        ("search_documents", '{"query": "vacuum'),
+        ("list_documents", {}),
+    ]
+    model_server.script.extend([Reply(tool_calls=calls), Reply("Asked again, and answered.")])
+    _, events = await stream(agent.http, headers, thread_id, "What does VACUUM do?")
+    sent = model_server.chat_requests[-1]["messages"]
+    calls_sent = [call["id"] for m in sent if m["role"] == "assistant" for call in m.get("tool_calls", ())]
+    results = {m["tool_call_id"]: m["content"] for m in sent if m["role"] == "tool"}
+    assert set(calls_sent) <= set(results)  # every call answered, as the chat API requires
+    unreadable = [content for content in results.values() if "not valid JSON" in content]
+    assert unreadable == ["Error: the arguments of this call are not valid JSON; call again with a JSON object"]
+    assert _final(events)["messages"][-1]["content"] == "Asked again, and answered."
 
 
 @pytest.mark.settings(search_first=False)

@@ -8,7 +8,8 @@
 call it starts a fresh retrieval record and, with `search_first`, searches for the question
 as asked, so that the model's first call already has passages to answer from; on the answer
 it keeps the references that name a passage retrieved in this turn. `tools` runs the
-model's calls, at most `MAX_CALLS_PER_ROUND` of them, and records what was retrieved.
+model's calls, at most `MAX_CALLS_PER_ROUND` of them, and records what was retrieved; a
+call whose arguments are not JSON comes back to the model as an error.
 
 Starting, the first search and citing live in `agent` rather than in nodes of their own:
 every node is a superstep, with LangGraph's work around it (and with `durability="async"`,
@@ -28,7 +29,7 @@ from docent.graph import citations
 from docent.graph.context import RunContext
 from docent.graph.prompts import FINAL_ROUND, model_input, turn_start
 from docent.graph.state import AgentState, Retrieval, empty_retrieval
-from docent.graph.tools import SEARCH_MODE, TOOL_SPECS, run_tool, search_question, too_many_calls
+from docent.graph.tools import SEARCH_MODE, TOOL_SPECS, run_tool, search_question, too_many_calls, unreadable_call
 
 GRAPH_ID = "docent"
 MAX_CALLS_PER_ROUND = 4  # tool calls run in one round; the rest come back to the model as errors
@@ -62,7 +63,7 @@ def build_graph(
         update: AgentState = {"messages": [*found, response]}
         if starting:
             update |= {"retrieval": retrieval, "citations": []}
-        if not (isinstance(response, AIMessage) and response.tool_calls):
+        if not _calls_tools(response):
             turn = conversation[turn_start(conversation) :]
             update["citations"] = citations.resolve(response.text, turn, retrieval)
             if update["citations"]:  # the answer keeps its own, for a conversation read back later
@@ -82,12 +83,13 @@ def build_graph(
             else:
                 result = too_many_calls(call)
             results.append(result)
+        # Calls whose arguments were not JSON: each answered, as the chat API requires.
+        results.extend(unreadable_call(call) for call in call_message.invalid_tool_calls)
         retrieval = Retrieval(**(retrieval | {"rounds": retrieval["rounds"] + 1}))
         return {"messages": results, "retrieval": retrieval}
 
     def route(state: AgentState) -> Literal["tools", "__end__"]:
-        last = state["messages"][-1]
-        return "tools" if isinstance(last, AIMessage) and last.tool_calls else "__end__"
+        return "tools" if _calls_tools(state["messages"][-1]) else "__end__"
 
     graph = StateGraph(AgentState, context_schema=RunContext)
     graph.add_node("agent", agent)
@@ -96,3 +98,9 @@ def build_graph(
     graph.add_conditional_edges("agent", route)
     graph.add_edge("tools", "agent")
     return graph.compile(checkpointer=checkpointer, name=GRAPH_ID)
+
+
+def _calls_tools(message: AnyMessage) -> bool:
+    """Whether the model's message calls tools, readable calls or not: either way it is not
+    an answer, and every call must be answered."""
+    return isinstance(message, AIMessage) and bool(message.tool_calls or message.invalid_tool_calls)

@@ -15,7 +15,7 @@ from uuid import UUID, uuid4
 
 from langchain_core.callbacks import AsyncCallbackManagerForRetrieverRun, CallbackManagerForRetrieverRun
 from langchain_core.documents import Document
-from langchain_core.messages import AIMessage, AnyMessage, ToolCall, ToolMessage
+from langchain_core.messages import AIMessage, AnyMessage, InvalidToolCall, ToolCall, ToolMessage
 from langchain_core.retrievers import BaseRetriever
 from langchain_core.utils.function_calling import convert_to_openai_tool
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError
@@ -137,6 +137,12 @@ def too_many_calls(call: ToolCall) -> ToolMessage:
     """The answer to a call beyond a round's share: not run, and the model told why."""
     problem = "too many tool calls in one round; this one was not run (ask again in the next round if needed)"
     return ToolMessage(f"Error: {problem}", tool_call_id=call["id"], name=call["name"], status="error")
+
+
+def unreadable_call(call: InvalidToolCall) -> ToolMessage:
+    """The answer to a call whose arguments could not be parsed as JSON: the model is told."""
+    problem = "the arguments of this call are not valid JSON; call again with a JSON object"
+    return ToolMessage(f"Error: {problem}", tool_call_id=call["id"] or "", name=call["name"] or "", status="error")
 
 
 class UserDocuments(BaseRetriever):
