@@ -58,7 +58,7 @@ def _check_run_metadata(value: dict[str, Any]) -> dict[str, Any]:
 
 
 def _refuse_set(extra: dict[str, Any] | None, names: tuple[str, ...]) -> None:
-    unsupported = [name for name in names if (extra or {}).get(name) not in (None, [], {})]
+    unsupported = [name for name in names if (extra or {}).get(name)]  # None, false, [] and {} ask for nothing
     if unsupported:
         raise ValueError(f"not supported by Docent: {', '.join(unsupported)}")
 
