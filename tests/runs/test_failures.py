@@ -17,10 +17,11 @@ from psycopg_pool import PoolTimeout
 
 from docent.db import runs as runs_db
 from docent.db.checkpoint_saver import LEASE_LOST
-from docent.db.session import service_transaction
+from docent.db.session import acting_as, service_transaction, user_transaction
 from docent.retrieval.embeddings import Embedder
 from docent.runs import RunManager, manager
 from docent.runs.failures import describe
+from docent.runs.manager import RunSpec
 from docent.settings import Settings
 from tests.agent import app_with, new_thread, other_user_headers, run_body, stream, upload_manual
 from tests.conftest import InProcess, running
@@ -529,6 +530,26 @@ async def test_deleting_a_thread_while_a_stalled_run_records_its_end_neither_dea
         deleted = await deleting
     assert deleted.status_code == 204, deleted.text
     assert (await agent.http.get(f"/threads/{thread_id}", headers=headers)).status_code == 404
+
+
+async def test_a_run_cancelled_before_its_task_began_still_records_its_end(
+    agent: InProcess, user: tuple[Any, Headers]
+) -> None:
+    """A shutdown just after a run's launch cancels it before its task has run a line: it
+    must still record its end, not stay `running` until a sweep fails it."""
+    user_id, headers = user
+    thread_id = uuid.UUID(await new_thread(agent.http, headers))
+    runs: RunManager = agent.state["runs"]
+    spec = RunSpec(thread_id=thread_id, question="What does VACUUM do?")
+    async with user_transaction(agent.state["sessions"], acting_as(user_id)) as session:
+        run, live = await runs.admit(session, user_id=user_id, spec=spec, run_id=uuid.uuid4())
+    runs.launch(live, spec)
+    live.cancel()  # in the same step of the loop: the task has not begun
+    async with asyncio.timeout(10):
+        await live.done.wait()
+    recorded = (await agent.http.get(f"/threads/{thread_id}/runs/{run.id}", headers=headers)).json()
+    assert recorded["status"] == "interrupted"
+    assert (await agent.http.get(f"/threads/{thread_id}", headers=headers)).json()["status"] == "idle"
 
 
 async def test_the_sweep_spares_queued_runs_whose_process_is_waiting(

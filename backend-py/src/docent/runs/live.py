@@ -23,6 +23,7 @@ class LiveRun:
     # The question's embedding for the first search, started as the run was admitted.
     embedding: "asyncio.Future[list[float]] | None" = None
     error: dict[str, str] | None = None
+    started: bool = False  # its task has begun: before, cancelling the task would skip recording its end
     cancelled: bool = False
     finishing: bool = False  # recording its outcome: cancelling now would lose that
     deadline: asyncio.Timeout | None = None  # the run's time limit, while it runs
@@ -60,6 +61,11 @@ class LiveRun:
         if self.deadline is not None and (when := self.deadline.when()) is not None:
             self.deadline.reschedule(max(when, asyncio.get_running_loop().time() + ANSWER_WRITE_SECONDS))
 
+    def raise_if_cancelled(self) -> None:
+        """Cancelled before its task began: the task ends at its first step, as if cancelled there."""
+        if self.cancelled:
+            raise asyncio.CancelledError
+
     def cancel(self, *, error: dict[str, str] | None = None) -> None:
         """Cancel the run once: a second cancel could land in the checkpoint write that the
         first one set off, and lose the turn. `error`, when the cancel is not the user's
@@ -69,4 +75,5 @@ class LiveRun:
             return
         self.cancelled = True
         self.error = error
-        self.task.cancel()
+        if self.started:
+            self.task.cancel()  # else the task, once begun, finds `cancelled` and ends at once

@@ -66,7 +66,6 @@ Durability = Literal["sync", "async", "exit"]
 DEFAULT_DURABILITY: Durability = "exit"
 BUSY = "Thread is already running a task. Wait for it to finish or choose a different multitask strategy."
 _GRAPH_MODES = {"values": "values", "updates": "updates", "messages-tuple": "messages"}
-_EVENTS = {"values": "values", "updates": "updates", "messages": "messages"}
 TITLE_CHARS = 80
 LEASE_SECONDS = 30.0  # renewed every third of that while the run lives
 RECORD_RETRY_SECONDS = 20.0  # a run that ends while the database restarts is recorded once it is back
@@ -280,10 +279,12 @@ class RunManager:
             )
 
     async def _execute(self, live: LiveRun, spec: RunSpec) -> None:
+        live.started = True
         started = time.perf_counter()
         tokens = [0, 0]
         live.publish("metadata", {"run_id": str(live.run_id), "attempt": 1})
         try:
+            live.raise_if_cancelled()  # before its task began (a shutdown just after its launch)
             if live.queued:
                 await self._wait_turn(live, spec.strategy)
             async with asyncio.timeout(self._settings.run_timeout_seconds) as deadline, self._holding(live):
@@ -394,7 +395,7 @@ class RunManager:
                     first_token = False
                     self._metrics.first_token_seconds.observe(time.perf_counter() - started)
                 if mode in requested:
-                    live.publish(_EVENTS[mode], chunk)  # encoded by each listener, if any
+                    live.publish(mode, chunk)  # encoded by each listener, if any
         finally:
             for unused in context.early_searches.values():
                 discard(unused)
@@ -474,7 +475,7 @@ class RunManager:
             )
 
     def _forget(self, live: LiveRun) -> None:
-        """Close the run's listeners and drop it (also for a task cancelled before it began)."""
+        """Close the run's listeners and drop it (also the task's done callback: whatever ended it)."""
         if live.embedding is not None:
             discard(live.embedding)
         live.close()
