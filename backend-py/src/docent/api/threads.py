@@ -43,8 +43,12 @@ def _config(thread_id: UUID, checkpoint_id: str | None = None) -> RunnableConfig
 async def owned_thread(session: UserSession, thread_id: UUID, *, for_update: bool = False) -> Thread:
     thread = await threads.get_thread(session, thread_id=thread_id, for_update=for_update)
     if thread is None:
-        raise NotFound(f"Thread with ID {thread_id} not found", code="thread_not_found")
+        raise _not_found(thread_id)
     return thread
+
+
+def _not_found(thread_id: UUID) -> NotFound:
+    return NotFound(f"Thread with ID {thread_id} not found", code="thread_not_found")
 
 
 async def _values(graph: Graph, thread_id: UUID) -> dict[str, Any] | None:
@@ -54,17 +58,12 @@ async def _values(graph: Graph, thread_id: UUID) -> dict[str, Any] | None:
 
 
 @router.post("/threads")
-async def create_thread(
-    body: ThreadCreate, principal: CurrentPrincipal, session: UserSession, graph: AgentGraph
-) -> dict[str, Any]:
+async def create_thread(body: ThreadCreate, principal: CurrentPrincipal, session: UserSession) -> dict[str, Any]:
     thread_id = body.thread_id or uuid4()
     thread = await threads.create_thread(
         session, thread_id=thread_id, user_id=principal.user_id, metadata=body.metadata
     )
-    if thread is not None:
-        if body.thread_id is not None:  # a chosen id may have been used, and deleted, before
-            with storage_errors():
-                await graph.checkpointer.adelete_thread(str(thread_id))  # type: ignore[union-attr]
+    if thread is not None:  # a chosen id used before has no checkpoints left: they went with its row
         return thread_json(thread)
     existing = await threads.get_thread(session, thread_id=thread_id)
     if existing is not None and body.if_exists == "do_nothing":
@@ -105,7 +104,7 @@ async def get_thread(thread_id: UUID, session: UserSession, graph: AgentGraph) -
 async def update_thread(thread_id: UUID, body: ThreadPatch, session: UserSession) -> dict[str, Any]:
     thread = await threads.update_thread(session, thread_id=thread_id, metadata=body.metadata)
     if thread is None:
-        raise NotFound(f"Thread with ID {thread_id} not found", code="thread_not_found")
+        raise _not_found(thread_id)
     if metadata_too_large(thread.metadata_):  # the transaction rolls the merge back
         raise InvalidContent(
             f"The thread's metadata with these keys merged in would be over {MAX_METADATA_BYTES} bytes as JSON.",

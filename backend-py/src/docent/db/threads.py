@@ -1,7 +1,8 @@
 """Threads gateway: a conversation's owner, title, status and the lease of its running run.
 
-Every function runs in a user transaction, so RLS limits it to the caller's threads: another
-user's thread is indistinguishable from a missing one.
+Every function but the lease's bookkeeping (`release_lease`, `renew_lease`: the service's own
+login) runs in a user transaction, so RLS limits it to the caller's threads: another user's
+thread is indistinguishable from a missing one.
 """
 
 from dataclasses import dataclass
