@@ -91,6 +91,7 @@ async def test_a_failing_model_ends_the_run_with_an_error_event_and_keeps_the_qu
     failure: Any,
     kind: str,
     words: str,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
     _, headers = user
     async with running(app_with(llm_settings(chat_timeout_seconds=0.5), embedder)) as served:
@@ -101,6 +102,10 @@ async def test_a_failing_model_ends_the_run_with_an_error_event_and_keeps_the_qu
         _, events = await stream(served.http, headers, thread_id, "What does VACUUM do?", stream_mode="messages-tuple")
 
         assert events[-1] == ("error", {"error": kind, "message": f"{words} " + _RETRY})
+        failed = [r for r in caplog.records if r.getMessage() == "run_failed"]  # for whoever runs the service
+        assert [(r.levelname, r.__dict__["error"], r.__dict__["run_id"]) for r in failed] == [
+            ("WARNING", kind, events[0][1]["run_id"])
+        ]
         assert [m["content"] for m in await _messages(served.http, headers, thread_id)] == ["What does VACUUM do?"]
         runs = (await served.http.get(f"/threads/{thread_id}/runs", headers=headers)).json()
         assert runs[0]["status"] == "error"

@@ -449,6 +449,7 @@ class RunManager:
         if outcome.error is not None:
             metrics.errors.labels(outcome.error).inc()
             live.error = {"error": outcome.error, "message": outcome.message or ""}
+            logger.warning("run_failed", extra={"run_id": str(live.run_id), "error": outcome.error})
         try:
             await retrying_while_unavailable(lambda: self._record(live, outcome, tokens), within=RECORD_RETRY_SECONDS)
         except Exception:
