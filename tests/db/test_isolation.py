@@ -199,7 +199,14 @@ async def test_a_lease_is_renewed_and_released_only_by_the_run_that_holds_it(dat
     engine = create_engine(database_url, pool_size=1)
     sessions = create_sessionmaker(engine)
     lease = timedelta(seconds=30)
-    ended = {"status": "success", "error": None, "input_tokens": 0, "output_tokens": 0, "release": "idle"}
+    ended = {
+        "status": "success",
+        "error_kind": None,
+        "error": None,
+        "input_tokens": 0,
+        "output_tokens": 0,
+        "release": "idle",
+    }
     try:
         async with user_transaction(sessions, _principal(owner)) as session:
             assert await threads_db.acquire_thread(session, thread_id=thread, run_id=holder, lease=lease)

@@ -109,6 +109,9 @@ async def test_a_failing_model_ends_the_run_with_an_error_event_and_keeps_the_qu
         assert [m["content"] for m in await _messages(served.http, headers, thread_id)] == ["What does VACUUM do?"]
         runs = (await served.http.get(f"/threads/{thread_id}/runs", headers=headers)).json()
         assert runs[0]["status"] == "error"
+        # Joined once it has ended (as any replica would answer): the same error, named alike.
+        joined = await served.http.get(f"/threads/{thread_id}/runs/{runs[0]['run_id']}/join", headers=headers)
+        assert joined.json() == {"__error__": events[-1][1]}
         thread = (await served.http.get(f"/threads/{thread_id}", headers=headers)).json()
         assert thread["status"] == "error"
 
@@ -292,6 +295,8 @@ async def test_runs_orphaned_by_a_crash_are_failed_at_start_and_the_thread_works
         run = (await served.http.get(f"/threads/{thread_id}/runs/{crashed}", headers=headers)).json()
         assert run["status"] == "error"
         assert run["error"].startswith("The service stopped during this run.")
+        joined = (await served.http.get(f"/threads/{thread_id}/runs/{crashed}/join", headers=headers)).json()
+        assert joined["__error__"] == {"error": "run_orphaned", "message": run["error"]}
         other = (await served.http.get(f"/threads/{live_thread}/runs/{alive}", headers=headers)).json()
         assert other["status"] == "running", "another replica's run, its lease still fresh, is left alone"
         response, _ = await stream(served.http, headers, thread_id)
@@ -613,7 +618,14 @@ async def test_a_run_end_recorded_twice_counts_once(agent: InProcess, user: tupl
     usage = (await agent.http.get("/me", headers=headers)).json()["usage"]
     async with service_transaction(agent.state["sessions"]) as session:  # a retry after a lost commit reply
         again = await runs_db.finish_run(
-            session, run_id=run_id, status="error", error="late", input_tokens=5, output_tokens=5, release="error"
+            session,
+            run_id=run_id,
+            status="error",
+            error_kind="model_error",
+            error="late",
+            input_tokens=5,
+            output_tokens=5,
+            release="error",
         )
     assert again is False
     assert (await agent.http.get(f"/threads/{thread_id}/runs/{run_id}", headers=headers)).json()["status"] == "success"

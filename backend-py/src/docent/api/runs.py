@@ -260,8 +260,8 @@ def _error(kind: str, message: str) -> bytes:
 
 async def _ended(graph: Graph, run: Run) -> bytes:
     """An ended run's outcome: its error, or its thread's values."""
-    if run.error:
-        return _error(run.status, run.error)
+    if run.error:  # named as the run's own process named it (the status, for runs recorded before kinds)
+        return _error(run.error_kind or run.status, run.error)
     with storage_errors():
         snapshot = await graph.aget_state({"configurable": {"thread_id": str(run.thread_id)}})
     return sse.dumps(snapshot.values).encode()

@@ -99,6 +99,7 @@ class Run(SQLModel, table=True):
     metadata_: dict[str, Any] = Field(
         default_factory=dict, sa_column=Column("metadata", JSONB, nullable=False, server_default="{}")
     )
+    error_kind: str | None = Field(default=None, sa_column=Column(Text, nullable=True))  # as `__error__` names it
     error: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
     input_tokens: int = 0
     output_tokens: int = 0

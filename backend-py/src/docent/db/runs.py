@@ -39,7 +39,8 @@ _CANCELS_REQUESTED = "select id from public.runs where id = any(%s) and cancel_r
 _ANNOUNCE_ENDS = text("select pg_notify(:channel, 'finished:' || run) from unnest(cast(:runs as text[])) as run")
 # The end is announced in the same round trip.
 _FINISH = text(
-    "select public.finish_run(:run, :status, :error, :input_tokens, :output_tokens, :day, :thread_status),"
+    "select public.finish_run(:run, :status, :error_kind, :error, :input_tokens, :output_tokens, :day,"
+    " :thread_status),"
     " pg_notify(:channel, 'finished:' || cast(:run as text))"
 )
 
@@ -88,6 +89,7 @@ async def finish_run(
     *,
     run_id: UUID,
     status: RunStatus,
+    error_kind: str | None,
     error: str | None,
     input_tokens: int,
     output_tokens: int,
@@ -101,6 +103,7 @@ async def finish_run(
     parameters = {
         "run": run_id,
         "status": status,
+        "error_kind": error_kind,
         "error": error,
         "input_tokens": input_tokens,
         "output_tokens": output_tokens,
@@ -233,6 +236,9 @@ async def add_feedback(session: AsyncSession, *, feedback: RunFeedback) -> RunFe
     return feedback
 
 
+ORPHANED_KIND = "run_orphaned"
+
+
 async def fail_orphaned_runs(
     session: AsyncSession, *, message: str, lease: timedelta, alive: Sequence[UUID] = ()
 ) -> int:
@@ -277,7 +283,7 @@ async def fail_orphaned_runs(
             # A queued run's process touches it at each of its own sweeps (`touch_pending_runs`).
             or_(col(Run.status) == "running", col(Run.updated_at) < func.now() - lease),
         )
-        .values(status="error", error=message, updated_at=func.now())
+        .values(status="error", error_kind=ORPHANED_KIND, error=message, updated_at=func.now())
         .returning(col(Run.id))
     )
     orphans = list((await session.exec(statement)).all())

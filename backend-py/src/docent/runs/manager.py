@@ -469,6 +469,7 @@ class RunManager:
                 session,
                 run_id=live.run_id,
                 status=outcome.status,
+                error_kind=outcome.error,
                 error=outcome.message,
                 input_tokens=tokens[0],
                 output_tokens=tokens[1],
