@@ -19,7 +19,7 @@ from docent.db import runs as runs_db
 from docent.db.checkpoint_saver import LEASE_LOST
 from docent.db.session import acting_as, service_transaction, user_transaction
 from docent.retrieval.embeddings import Embedder
-from docent.runs import RunManager, manager
+from docent.runs import RunManager, lease
 from docent.runs.failures import describe
 from docent.runs.manager import RunSpec
 from docent.settings import Settings
@@ -490,7 +490,7 @@ async def test_a_run_whose_lease_renewal_finds_the_thread_taken_stops_with_lease
     """A run stalled past its lease, whose thread another run has taken, learns it at its next
     renewal: it stops there, and says so, rather than ending as if cancelled by its user."""
     _, headers = user
-    monkeypatch.setattr(manager, "LEASE_SECONDS", 0.3)  # renewed every 0.1 s; leases are still 30 s
+    monkeypatch.setattr(lease, "LEASE_SECONDS", 0.3)  # renewed every 0.1 s; leases are still 30 s
     thread_id = await new_thread(agent.http, headers)
     model_server.script.append(Reply(failure="hang"))
     waiting = asyncio.create_task(agent.http.post(f"/threads/{thread_id}/runs/wait", headers=headers, json=run_body()))

@@ -1,9 +1,8 @@
 """Runs: admitted in the caller's transaction, executed as tasks that outlive their request.
 
-A run holds its thread through a lease in the `threads` row (an atomic conditional update),
-so two runs never write one thread, across replicas too. The run renews the lease while it
-lives; a crashed replica's lease expires within LEASE_SECONDS, and its orphaned runs are
-marked failed by any replica's next sweep (`orphans`). A second run on a busy thread is
+A run holds its thread through a lease (`lease`), so two runs never write one thread, across
+replicas too; a crashed replica's orphaned runs are marked failed by any replica's next
+sweep (`orphans`). A second run on a busy thread is
 rejected (`reject`, the default) or, with `enqueue` / `interrupt`, waits for (or cancels)
 the run in flight, in this process or another: a cancel reaches another process's run as a
 signal, and the end of a run is announced to all (`signals`).
@@ -14,31 +13,28 @@ run, and the answer still reaches the thread. Listeners get events through `Live
 
 import asyncio
 import logging
-import math
 import time
 from collections.abc import AsyncIterator
-from contextlib import AbstractAsyncContextManager, asynccontextmanager, suppress
+from contextlib import AbstractAsyncContextManager, suppress
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from typing import Any, Literal, cast
 from uuid import UUID
 
 from langchain_core.messages import AIMessage, HumanMessage
 from langchain_core.runnables import RunnableConfig
-from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import async_sessionmaker
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from docent.db import documents as documents_db
 from docent.db import runs as runs_db
 from docent.db import threads as threads_db
-from docent.db.checkpoint_saver import LEASE_LOST, LeaseLost
 from docent.db.checkpoints import Checkpoints
 from docent.db.engine import retrying_while_unavailable
 from docent.db.models import Run
 from docent.db.session import acting_as, service_transaction, user_transaction
 from docent.db.threads import ThreadStatus
-from docent.errors import Conflict, NotFound, TooManyRequests
+from docent.errors import Conflict, NotFound
 from docent.graph import GRAPH_ID, AgentState, RunContext
 from docent.graph.build import Graph
 from docent.graph.citations import shorten
@@ -46,6 +42,8 @@ from docent.graph.tools import question_query, search_question_soon
 from docent.metrics import Metrics
 from docent.retrieval.retriever import Retriever, discard
 from docent.runs import failures
+from docent.runs.lease import LEASE_SECONDS, holding
+from docent.runs.limits import check_limits
 from docent.runs.live import LiveRun
 from docent.runs.orphans import OrphanedRuns
 from docent.runs.signals import RECHECK_SECONDS, RunSignals
@@ -67,7 +65,6 @@ DEFAULT_DURABILITY: Durability = "exit"
 BUSY = "Thread is already running a task. Wait for it to finish or choose a different multitask strategy."
 _GRAPH_MODES = {"values": "values", "updates": "updates", "messages-tuple": "messages"}
 TITLE_CHARS = 80
-LEASE_SECONDS = 30.0  # renewed every third of that while the run lives
 RECORD_RETRY_SECONDS = 20.0  # a run that ends while the database restarts is recorded once it is back
 RECURSION_LIMIT = 40
 THREAD_DELETED = {"error": "thread_deleted", "message": "The thread was deleted while the run was in flight."}
@@ -153,7 +150,9 @@ class RunManager:
             raise NotFound("Thread or assistant not found.", code="thread_not_found")
         if admission == "busy":
             raise Conflict(BUSY, code="thread_busy")
-        await self._check_limits(session, user_id)  # a 429 rolls the admission back with the transaction
+        await check_limits(
+            session, self._settings, user_id=user_id
+        )  # a 429 rolls the admission back with the transaction
         return run, LiveRun(run_id=run.id, thread_id=run.thread_id, user_id=user_id, queued=waits)
 
     def launch(self, live: LiveRun, spec: RunSpec) -> None:
@@ -255,29 +254,6 @@ class RunManager:
         await asyncio.gather(*(live.task for live in runs if live.task is not None), return_exceptions=True)
         await self.signals.stop()  # last: another replica's cancel still reaches runs in their grace
 
-    async def _check_limits(self, session: AsyncSession, user_id: UUID) -> None:
-        settings = self._settings
-        if settings.runs_per_minute:
-            oldest = await runs_db.start_run_slot(
-                session, user_id=user_id, window=timedelta(minutes=1), limit=settings.runs_per_minute
-            )
-            if oldest is not None:
-                wait = 60 - (datetime.now(UTC) - oldest).total_seconds()
-                raise TooManyRequests(
-                    f"At most {settings.runs_per_minute} runs a minute; try again shortly.",
-                    retry_after=math.ceil(wait),
-                    code="rate_limited",
-                )
-        budget = settings.daily_token_budget
-        if budget and await runs_db.tokens_today(session, today=runs_db.utc_today()) >= budget:
-            now = datetime.now(UTC)
-            midnight = datetime.combine(now.date() + timedelta(days=1), datetime.min.time(), UTC)
-            raise TooManyRequests(
-                f"Today's budget of {budget} tokens is spent; it renews at 00:00 UTC.",
-                retry_after=math.ceil((midnight - now).total_seconds()),
-                code="token_budget_exceeded",
-            )
-
     async def _execute(self, live: LiveRun, spec: RunSpec) -> None:
         live.started = True
         started = time.perf_counter()
@@ -287,7 +263,10 @@ class RunManager:
             live.raise_if_cancelled()  # before its task began (a shutdown just after its launch)
             if live.queued:
                 await self._wait_turn(live, spec.strategy)
-            async with asyncio.timeout(self._settings.run_timeout_seconds) as deadline, self._holding(live):
+            async with (
+                asyncio.timeout(self._settings.run_timeout_seconds) as deadline,
+                holding(live, self._sessions, self._lease),
+            ):
                 live.deadline = deadline
                 await self._stream(live, spec, tokens, started)
             outcome = _Outcome("success")
@@ -304,33 +283,6 @@ class RunManager:
         if outcome.message is not None and not await self._question_kept(live):
             outcome.message = outcome.message.replace(failures.RETRY_HINT, failures.NOT_SAVED)
         await self._finish(live, outcome, tokens, time.perf_counter() - started)
-
-    @asynccontextmanager
-    async def _holding(self, live: LiveRun) -> AsyncIterator[None]:
-        """Renew the thread's lease in the background while the run lives."""
-        renewal = asyncio.create_task(self._renew(live), name=f"lease-{live.run_id}")
-        try:
-            yield
-        finally:
-            renewal.cancel()
-            await asyncio.gather(renewal, return_exceptions=True)
-
-    async def _renew(self, live: LiveRun) -> None:
-        while True:
-            await asyncio.sleep(LEASE_SECONDS / 3)  # a heartbeat, not a wait for some event
-            try:
-                async with self._service() as session:
-                    held = await threads_db.renew_lease(
-                        session, thread_id=live.thread_id, run_id=live.run_id, lease=self._lease
-                    )
-            except SQLAlchemyError:
-                logger.warning("lease_renewal_failed", extra={"run_id": str(live.run_id)}, exc_info=True)
-                continue
-            if not held:  # the lease lapsed and another run took the thread: this one must stop
-                logger.warning("lease_lost", extra={"run_id": str(live.run_id)})
-                kind, message = failures.describe(LeaseLost(LEASE_LOST))
-                live.cancel(error={"error": kind, "message": message})
-                return
 
     async def _wait_turn(self, live: LiveRun, strategy: Strategy) -> None:
         """Take the thread once the runs ahead of this one have ended: this process's first,
