@@ -44,7 +44,11 @@ async def _messages(http: httpx.AsyncClient, headers: Headers, thread_id: str) -
         (run_body("   "), 422, "The message is empty."),
         (run_body("x" * 100_000), 422, "The message has 100000 characters; at most 16000 are accepted."),
         (run_body(assistant_id="someone-else"), 404, "Thread or assistant not found."),
-        (run_body(stream_mode="debug"), 422, "stream_mode"),
+        (
+            run_body(stream_mode="debug"),
+            422,
+            "body.stream_mode: Input should be 'values', 'updates' or 'messages-tuple'",
+        ),
         (run_body(stream_mode=["values", "tasks"]), 422, "stream_mode"),
         (run_body(multitask_strategy="rollback"), 422, "rollback' is not supported"),
         (run_body(command={"resume": "yes"}), 422, "not supported by Docent: command"),

@@ -2,6 +2,7 @@
 (unexpected errors are answered by `docent.api.request_log`)."""
 
 import logging
+import re
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -14,6 +15,7 @@ from docent.db.engine import MAYBE_UNAVAILABLE, unavailable
 from docent.errors import DocentError, TooManyRequests
 
 logger = logging.getLogger(__name__)
+_TYPE_TAG = re.compile(r"[a-z-]+\[.*\]")
 DATABASE_UNAVAILABLE = "The database is unavailable; nothing was changed. Try again in a few seconds."
 
 
@@ -43,12 +45,13 @@ async def _validation_error(_: Request, exc: RequestValidationError) -> JSONResp
 
 
 def _problem(error: dict[str, Any]) -> dict[str, str]:
-    location = [str(part) for part in error.get("loc", ())]
+    # Without pydantic's names for the members of a union (`literal['values',...]`, `list[...]`).
+    location = [str(part) for part in error.get("loc", ()) if not _TYPE_TAG.fullmatch(str(part))]
     if error.get("type") == "json_invalid":
         context = error.get("ctx")
         reason = context.get("error") if isinstance(context, dict) else None
         return {"field": location[0] if location else "body", "message": f"invalid JSON ({reason})"}
-    message = str(error.get("msg", "invalid"))
+    message = str(error.get("msg", "invalid")).removeprefix("Value error, ")  # a validator's own words
     if "Expected UploadFile" in message:  # a form field where a file belongs; the words name a class
         message = "must be a file, sent with a file name"
     return {"field": ".".join(location), "message": message}
