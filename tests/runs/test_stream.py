@@ -2,6 +2,7 @@
 
 import asyncio
 import json
+import uuid
 from typing import Any
 
 import httpx
@@ -150,6 +151,35 @@ async def test_extractive_mode_quotes_and_cites_without_a_model(
     assert answer.startswith("Extractive answer")
     assert "B-tree index speeds up" in answer
     assert {c["ref"] for c in final["citations"]} == {1, 2}
+
+
+async def test_an_answer_with_nothing_found_says_when_documents_are_still_being_processed(
+    user: tuple[Any, dict[str, str]], app: Any, database_url: str
+) -> None:
+    user_id, headers = user
+    from tests.conftest import running
+
+    document_id = uuid.uuid4()
+    with psycopg.connect(database_url, autocommit=True) as conn:  # an upload the worker is still reading
+        conn.execute(
+            "insert into documents (id, user_id, filename, title, content_type, size_bytes, content_hash, status)"
+            " values (%s, %s, 'big.md', 'Big', 'text/markdown', 1, %s, 'processing')",
+            (document_id, user_id, uuid.uuid4().hex),
+        )
+    try:
+        async with running(app) as served:
+            thread_id = await new_thread(served.http, headers)
+            _, events = await stream(served.http, headers, thread_id, "How do B-tree indexes help?")
+    finally:
+        with psycopg.connect(database_url, autocommit=True) as conn:
+            conn.execute("delete from documents where id = %s", (document_id,))
+    final = [data for kind, data in events if kind == "values"][-1]
+    found = next(m for m in final["messages"] if m["type"] == "tool")
+    assert found["content"].endswith("1 document is still being processed and cannot be searched yet.")
+    assert _answer(final).endswith(
+        "Nothing in your documents matches this question. 1 document is still being processed and cannot be"
+        " searched yet."
+    )
 
 
 async def test_checkpoints_are_written_as_a_run_ends_unless_the_run_asks_for_every_step(

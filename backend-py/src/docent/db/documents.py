@@ -80,6 +80,12 @@ async def set_status(
     await session.exec(update(Document).where(col(Document.id) == document_id).values(**values))
 
 
+async def count_unfinished(session: AsyncSession) -> int:
+    """How many of the caller's documents (RLS) are still pending or processing: not searchable yet."""
+    statement = select(func.count()).select_from(Document).where(col(Document.status).in_(["pending", "processing"]))
+    return (await session.exec(statement)).one()
+
+
 async def unfinished(session: AsyncSession) -> list[tuple[UUID, UUID]]:
     """(document id, owner) of every document still pending or processing, oldest first.
 

@@ -16,7 +16,7 @@ from openai import DefaultAioHttpClient
 from pydantic import SecretStr
 
 from docent.graph.citations import defuse
-from docent.graph.tools import QuotedPassage, passages_in
+from docent.graph.tools import STILL_PROCESSING, QuotedPassage, passages_in
 from docent.settings import Settings
 
 EXTRACTIVE_LABEL = (
@@ -132,8 +132,10 @@ class ExtractiveChatModel(BaseChatModel):
                 "", tool_calls=[{"name": "search_documents", "args": {"query": query, "k": 5}, "id": call_id}]
             )
         found = [passage for m in results for passage in passages_in(m.text)][: self.passages]
-        if not found:
-            return AIMessage(EXTRACTIVE_LABEL + "\n\nNothing in your documents matches this question.")
+        if not found:  # the search's note on documents not yet searchable, if it made one
+            notes = [line for m in results for line in m.text.splitlines() if line.endswith(STILL_PROCESSING)]
+            answer = " ".join(["Nothing in your documents matches this question.", *notes[-1:]])
+            return AIMessage(f"{EXTRACTIVE_LABEL}\n\n{answer}")
         return AIMessage(EXTRACTIVE_LABEL + "\n\n" + "\n\n".join(_quote(passage) for passage in found))
 
 

@@ -184,7 +184,20 @@ async def _search(
     retrieval = _remember(retrieval, passages, query=arguments.query)
     header = f"Search results for {json.dumps(arguments.query)}"
     document_ids = list(dict.fromkeys(str(p.document_id) for p in passages))
-    return _passages_message(call, header, passages, retrieval, document_ids), retrieval
+    message = _passages_message(call, header, passages, retrieval, document_ids)
+    if not passages:  # perhaps the answer is in a document still being read: say so
+        async with user_transaction(context.sessions, acting_as(context.user_id)) as session:
+            unfinished = await documents_db.count_unfinished(session)
+        if unfinished:
+            message.content = f"{message.text}\n{still_processing(unfinished)}"
+    return message, retrieval
+
+
+STILL_PROCESSING = "still being processed and cannot be searched yet."
+
+
+def still_processing(count: int) -> str:
+    return f"{'1 document is' if count == 1 else f'{count} documents are'} {STILL_PROCESSING}"
 
 
 async def _read_section(
