@@ -4,8 +4,9 @@
 -- ("error", "timeout"), so a client behind a load balancer saw two codes for one failure.
 alter table public.runs add column error_kind text;
 
--- `finish_run` (migration 000600) records the kind too; otherwise unchanged.
-drop function public.finish_run(uuid, text, text, integer, integer, date, text);
+-- `finish_run` (migration 000600) with the kind too; otherwise unchanged. The 7-argument one
+-- stays for the previous release's pods, which still call it during a rolling deploy (the
+-- migration runs before they are replaced); drop it in a later release.
 create function public.finish_run(
     _run uuid, _status text, _error_kind text, _error text, _input_tokens integer, _output_tokens integer,
     _day date, _thread_status text)
