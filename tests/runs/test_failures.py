@@ -54,6 +54,14 @@ async def _messages(http: httpx.AsyncClient, headers: Headers, thread_id: str) -
         (run_body(command={"resume": "yes"}), 422, "not supported by Docent: command"),
         (run_body(config={"recursion_limit": 5}), 422, "not supported by Docent: config"),
         (run_body(stream_resumable=True), 422, "not supported by Docent: stream_resumable"),
+        (run_body(checkpoint_during="yes"), 422, "checkpoint_during must be true or false"),
+        (run_body(checkpoint_during=True, durability="exit"), 422, "not sent with durability"),
+        (run_body(checkpoint={"checkpoint_id": "abc"}), 422, "not supported by Docent: checkpoint"),
+        (
+            {"assistant_id": "docent", "input": {"messages": [{"role": "user", "content": 5}]}},
+            422,
+            "body.input.messages.0.content: Input should be a valid string",
+        ),
         ({"assistant_id": "docent", "input": {"messages": [{"role": "system", "content": "hi"}]}}, 422, "role"),
     ],
 )
@@ -482,6 +490,9 @@ async def test_a_wait_whose_thread_is_deleted_mid_run_says_so(
     assert response.json() == {
         "__error__": {"error": "thread_deleted", "message": "The thread was deleted while the run was in flight."}
     }
+    metrics = (await agent.http.get("/metrics")).text
+    assert 'kind="thread_deleted"' not in metrics  # the user's own doing: not a failure
+    assert 'docent_run_duration_seconds_count{status="interrupted"} 1.0' in metrics
 
 
 async def test_a_run_whose_lease_renewal_finds_the_thread_taken_stops_with_lease_lost(

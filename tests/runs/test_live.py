@@ -13,7 +13,7 @@ async def test_a_run_is_cancelled_once_so_its_final_write_completes() -> None:
     written: list[bool] = []
 
     async def run() -> None:
-        live.started = True  # as the run manager's task does first
+        live.begin()  # as the run manager's task does first
         started.set()
         try:
             await asyncio.Event().wait()  # the graph, working
@@ -41,7 +41,7 @@ async def test_a_cancel_after_the_time_limit_struck_leaves_the_exit_write_alone(
     live = LiveRun(run_id=uuid.uuid4(), thread_id=uuid.uuid4(), user_id=uuid.uuid4())
 
     async def run() -> None:
-        live.started = True
+        live.begin()
         async with asyncio.timeout(0) as deadline:  # strikes at the first wait
             live.deadline = deadline
             try:

@@ -155,7 +155,7 @@ async def lock_unfinished_runs(session: AsyncSession, *, thread_id: UUID | None 
     statement = select(col(Run.id)).where(col(Run.status).in_(["pending", "running"]))
     if thread_id is not None:
         statement = statement.where(col(Run.thread_id) == thread_id)
-    await session.exec(statement.with_for_update())
+    await session.exec(statement.order_by(col(Run.id)).with_for_update())  # in one order: no deadlock among lockers
 
 
 async def start_queued_run(session: AsyncSession, *, run_id: UUID) -> bool:
@@ -258,8 +258,9 @@ async def fail_orphaned_runs(
     expired = (col(Thread.status) == "busy", col(Thread.locked_until) < func.now(), held_by_others)
     expired_ids = select(col(Thread.id)).where(*expired).scalar_subquery()
     unfinished = col(Run.status).in_(["pending", "running"])
-    await session.exec(select(col(Run.id)).where(unfinished, col(Run.thread_id).in_(expired_ids)).with_for_update())
-    await session.exec(select(col(Thread.id)).where(*expired).with_for_update())
+    lapsed_runs = select(col(Run.id)).where(unfinished, col(Run.thread_id).in_(expired_ids))
+    await session.exec(lapsed_runs.order_by(col(Run.id)).with_for_update())
+    await session.exec(select(col(Thread.id)).where(*expired).order_by(col(Thread.id)).with_for_update())
     lapsed = (
         select(col(Thread.id))
         .where(

@@ -61,8 +61,10 @@ class LiveRun:
         if self.deadline is not None and (when := self.deadline.when()) is not None:
             self.deadline.reschedule(max(when, asyncio.get_running_loop().time() + ANSWER_WRITE_SECONDS))
 
-    def raise_if_cancelled(self) -> None:
-        """Cancelled before its task began: the task ends at its first step, as if cancelled there."""
+    def begin(self) -> None:
+        """Called first by the run's task: from now on a cancel cancels the task. A run cancelled
+        before (its task had not run a line) ends here, as if cancelled at this point."""
+        self.started = True
         if self.cancelled:
             raise asyncio.CancelledError
 

@@ -150,9 +150,8 @@ class RunManager:
             raise NotFound("Thread or assistant not found.", code="thread_not_found")
         if admission == "busy":
             raise Conflict(BUSY, code="thread_busy")
-        await check_limits(
-            session, self._settings, user_id=user_id
-        )  # a 429 rolls the admission back with the transaction
+        # A 429 rolls the admission back with the transaction.
+        await check_limits(session, self._settings, user_id=user_id)
         return run, LiveRun(run_id=run.id, thread_id=run.thread_id, user_id=user_id, queued=waits)
 
     def launch(self, live: LiveRun, spec: RunSpec) -> None:
@@ -255,12 +254,11 @@ class RunManager:
         await self.signals.stop()  # last: another replica's cancel still reaches runs in their grace
 
     async def _execute(self, live: LiveRun, spec: RunSpec) -> None:
-        live.started = True
         started = time.perf_counter()
         tokens = [0, 0]
         live.publish("metadata", {"run_id": str(live.run_id), "attempt": 1})
         try:
-            live.raise_if_cancelled()  # before its task began (a shutdown just after its launch)
+            live.begin()  # ends here if cancelled before its task began (a shutdown just after its launch)
             if live.queued:
                 await self._wait_turn(live, spec.strategy)
             async with (
@@ -270,8 +268,13 @@ class RunManager:
                 live.deadline = deadline
                 await self._stream(live, spec, tokens, started)
             outcome = _Outcome("success")
-        except asyncio.CancelledError:  # the user's cancel, or one with a reason: a failure
-            outcome = _Outcome("interrupted") if live.error is None else _Outcome("error", **live.error)
+        except asyncio.CancelledError:
+            # The user's cancel, or their thread's deletion (its clients are still told why), is an
+            # interruption; a cancel for any other reason (a lost lease) is the run's failure.
+            if live.error is None or live.error == THREAD_DELETED:
+                outcome = _Outcome("interrupted")
+            else:
+                outcome = _Outcome("error", **live.error)
         except TimeoutError:
             limit = self._settings.run_timeout_seconds
             message = f"The run took longer than {limit:g} s and was stopped. {failures.RETRY_HINT}"
