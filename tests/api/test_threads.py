@@ -146,9 +146,10 @@ async def test_state_history_and_runs_follow_the_conversation(agent: InProcess, 
     long_id = await agent.http.get(f"/threads/{thread_id}/state/{'a' * 5000}", headers=headers)
     assert long_id.status_code == 422
     assert len(long_id.text) < 500  # the id is not echoed back
-    root = {"checkpoint": {"checkpoint_ns": ""}}  # what the SDK may send for the whole graph
-    history = await agent.http.post(f"/threads/{thread_id}/history", headers=headers, json=root | {"limit": 3})
-    assert len(history.json()) == 3
+    for root in ({"checkpoint_ns": ""}, {"thread_id": thread_id, "checkpoint_ns": "", "checkpoint_id": None}):
+        asked = {"checkpoint": root, "limit": 3}  # what the SDK may send for the whole graph
+        history = await agent.http.post(f"/threads/{thread_id}/history", headers=headers, json=asked)
+        assert len(history.json()) == 3, root
     one = {"checkpoint": {"checkpoint_id": latest["checkpoint"]["checkpoint_id"]}}
     assert (await agent.http.post(f"/threads/{thread_id}/history", headers=headers, json=one)).status_code == 422
     assert (await agent.http.post("/threads/count", headers=headers, json={})).json() == 1

@@ -121,19 +121,18 @@ async def test_a_call_whose_arguments_are_not_json_comes_back_to_the_model_as_an
 ) -> None:
     _, headers = user
     thread_id = await new_thread(agent.http, headers)
-    calls: list[tuple[str, Mapping[str, Any] | str]] = [
-        ("search_documents", '{"query": "vacuum'),
-        ("list_documents", {}),
-    ]
-    model_server.script.extend([Reply(tool_calls=calls), Reply("Asked again, and answered.")])
+    # Alone (the turn must not end on it), then beside a readable call.
+    unparsable: list[tuple[str, Mapping[str, Any] | str]] = [("search_documents", '{"query": "vacuum')]
+    readable_too: list[tuple[str, Mapping[str, Any] | str]] = [*unparsable, ("list_documents", {})]
+    model_server.script.extend([Reply(tool_calls=unparsable), Reply(tool_calls=readable_too), Reply("Answered.")])
     _, events = await stream(agent.http, headers, thread_id, "What does VACUUM do?")
     sent = model_server.chat_requests[-1]["messages"]
     calls_sent = [call["id"] for m in sent if m["role"] == "assistant" for call in m.get("tool_calls", ())]
-    results = {m["tool_call_id"]: m["content"] for m in sent if m["role"] == "tool"}
-    assert set(calls_sent) <= set(results)  # every call answered, as the chat API requires
-    unreadable = [content for content in results.values() if "not valid JSON" in content]
-    assert unreadable == ["Error: the arguments of this call are not valid JSON; call again with a JSON object"]
-    assert _final(events)["messages"][-1]["content"] == "Asked again, and answered."
+    results = [(m["tool_call_id"], m["content"]) for m in sent if m["role"] == "tool"]
+    assert sorted(calls_sent) == sorted(call_id for call_id, _ in results)  # each answered, as the chat API requires
+    unreadable = [content for _, content in results if "not valid JSON" in content]
+    assert unreadable == ["Error: the arguments of this call are not valid JSON; call again with a JSON object"] * 2
+    assert _final(events)["messages"][-1]["content"] == "Answered."
 
 
 @pytest.mark.settings(search_first=False)

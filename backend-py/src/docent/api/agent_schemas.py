@@ -57,6 +57,14 @@ def _check_run_metadata(value: dict[str, Any]) -> dict[str, Any]:
     return _check_metadata(value)
 
 
+def _beyond_the_root(checkpoint: Any) -> Any:
+    """What a `checkpoint` asks for beyond the thread's root graph (Docent's only): nothing
+    for `{"checkpoint_ns": ""}`, with or without the thread's id or empty fields."""
+    if not isinstance(checkpoint, dict):
+        return checkpoint
+    return {key: value for key, value in checkpoint.items() if value and key not in ("thread_id", "checkpoint_ns")}
+
+
 def _refuse_set(extra: dict[str, Any] | None, names: tuple[str, ...]) -> None:
     unsupported = [name for name in names if (extra or {}).get(name)]  # None, false, [] and {} ask for nothing
     if unsupported:
@@ -115,10 +123,7 @@ class HistoryQuery(BaseModel):
 
     @model_validator(mode="after")
     def _supported(self) -> "HistoryQuery":
-        checkpoint = (self.model_extra or {}).get("checkpoint")
-        if isinstance(checkpoint, dict) and not checkpoint.get("checkpoint_ns"):  # the root graph's: Docent's only
-            checkpoint = {key: value for key, value in checkpoint.items() if key != "checkpoint_ns"}
-        _refuse_set({"checkpoint": checkpoint}, ("checkpoint",))
+        _refuse_set({"checkpoint": _beyond_the_root((self.model_extra or {}).get("checkpoint"))}, ("checkpoint",))
         return self
 
     def before_id(self) -> str | None:
@@ -186,10 +191,14 @@ class RunCreate(BaseModel):
 
     @model_validator(mode="after")
     def _supported(self) -> "RunCreate":
-        _refuse_set(self.model_extra, _UNSUPPORTED_RUN_FIELDS)
+        extra = dict(self.model_extra or {})
+        extra["checkpoint"] = _beyond_the_root(extra.get("checkpoint"))
+        _refuse_set(extra, _UNSUPPORTED_RUN_FIELDS)
         # LangGraph's older name for durability: a checkpoint after every step, or at the end.
-        checkpoint_during = (self.model_extra or {}).get("checkpoint_during")
-        if isinstance(checkpoint_during, bool) and self.durability is None:
+        checkpoint_during = extra.get("checkpoint_during")
+        if checkpoint_during is not None:
+            if not isinstance(checkpoint_during, bool) or self.durability is not None:
+                raise ValueError("checkpoint_during must be true or false, and not sent with durability")
             self.durability = "async" if checkpoint_during else "exit"
         if self.multitask_strategy == "rollback":
             raise ValueError("multitask_strategy 'rollback' is not supported; use reject, enqueue or interrupt")

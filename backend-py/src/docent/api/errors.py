@@ -15,7 +15,7 @@ from docent.db.engine import MAYBE_UNAVAILABLE, unavailable
 from docent.errors import DocentError, TooManyRequests
 
 logger = logging.getLogger(__name__)
-_TYPE_TAG = re.compile(r"[a-z-]+\[.*\]")
+_TYPE_TAG = re.compile(r"[a-z-]+\[.*\]|str|int|float|bool|none")
 DATABASE_UNAVAILABLE = "The database is unavailable; nothing was changed. Try again in a few seconds."
 
 

@@ -57,7 +57,7 @@ export async function asError(response) {
   const retry = Number.parseInt(response.headers.get("Retry-After") ?? "", 10);
   // A validation error names each field's problem; those read better than the summary.
   const problems = Array.isArray(payload.errors) ? payload.errors.map((e) => String(e.message)) : [];
-  const detail = problems.length ? problems.map((m) => m.replace(/^Value error, /, "")).join("; ") : payload.detail;
+  const detail = problems.length ? problems.join("; ") : payload.detail;
   return new ApiError(response.status, payload.error, detail, Number.isFinite(retry) ? retry : null);
 }
 
