@@ -25,8 +25,8 @@ def test_a_1mb_authorization_header_is_refused_by_the_app(database_url: str) -> 
     assert response.json()["detail"] == "token is larger than 8 KB"
 
 
-def test_embedded_database_survives_ctrl_c_and_is_reused(tmp_path: Path) -> None:
-    env = {"DATA_DIR": str(tmp_path / "data")}
+def _token(env: dict[str, str]) -> dict[str, str]:
+    """Headers with a development token for ada@example.com (`docent token`)."""
     token = subprocess.run(
         [*DOCENT, "token", "--email", "ada@example.com"],
         env={**os.environ, **env},
@@ -34,7 +34,12 @@ def test_embedded_database_survives_ctrl_c_and_is_reused(tmp_path: Path) -> None
         text=True,
         check=True,
     ).stdout.strip()
-    headers = {"Authorization": f"Bearer {token}"}
+    return {"Authorization": f"Bearer {token}"}
+
+
+def test_embedded_database_survives_ctrl_c_and_is_reused(tmp_path: Path) -> None:
+    env = {"DATA_DIR": str(tmp_path / "data")}
+    headers = _token(env)
 
     with serve_process(env) as (base, process):
         assert httpx.patch(f"{base}/me", headers=headers, json={"display_name": "Ada"}).status_code == 200
@@ -56,17 +61,6 @@ async def _until_not_listening(base: str) -> None:
             except httpx.ConnectError:
                 return
             await asyncio.sleep(0.01)  # polling the server's socket
-
-
-def _token(env: dict[str, str]) -> dict[str, str]:
-    token = subprocess.run(
-        [*DOCENT, "token", "--email", "ada@example.com"],
-        env={**os.environ, **env},
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout.strip()
-    return {"Authorization": f"Bearer {token}"}
 
 
 async def test_ctrl_c_under_make_run_lets_the_run_in_flight_finish(

@@ -53,6 +53,9 @@ class LeaseLost(Conflict):
 
     default_code = "lease_lost"
 
+    def __init__(self) -> None:
+        super().__init__(LEASE_LOST)
+
 
 @dataclass
 class _Latest:
@@ -107,7 +110,7 @@ class LatestStateSaver(AsyncPostgresSaver):
                 yield cursor
         except DatabaseError as error:
             if writer is not None and error.sqlstate == _LEASE_LOST_STATE:
-                raise LeaseLost(LEASE_LOST) from error
+                raise LeaseLost from error
             raise
 
     def run_ended(self, *, run_id: str, thread_id: str, values: Mapping[str, list[Any]] | None) -> None:

@@ -10,6 +10,8 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from docent.db.models import Document, DocumentSource
 
+_UNFINISHED = ("pending", "processing")  # not searchable yet
+
 
 async def find_by_hash(session: AsyncSession, *, user_id: UUID, content_hash: str) -> Document | None:
     statement = select(Document).where(Document.user_id == user_id, Document.content_hash == content_hash)
@@ -82,7 +84,7 @@ async def set_status(
 
 async def count_unfinished(session: AsyncSession) -> int:
     """How many of the caller's documents (RLS) are still pending or processing: not searchable yet."""
-    statement = select(func.count()).select_from(Document).where(col(Document.status).in_(["pending", "processing"]))
+    statement = select(func.count()).select_from(Document).where(col(Document.status).in_(_UNFINISHED))
     return (await session.exec(statement)).one()
 
 
@@ -92,7 +94,7 @@ async def unfinished(session: AsyncSession) -> list[tuple[UUID, UUID]]:
     Run by the service's own login at start-up (no user claims), to resume work a restart cut off."""
     statement = (
         select(Document.id, Document.user_id)
-        .where(col(Document.status).in_(["pending", "processing"]))
+        .where(col(Document.status).in_(_UNFINISHED))
         .order_by(col(Document.created_at))
     )
     return [(row[0], row[1]) for row in (await session.exec(statement)).all()]

@@ -16,6 +16,7 @@ from docent.db.threads import ThreadStatus
 
 RunStatus = Literal["pending", "running", "success", "error", "timeout", "interrupted"]
 FINISHED: frozenset[str] = frozenset({"success", "error", "timeout", "interrupted"})
+UNFINISHED = ("pending", "running")
 
 
 Admission = Literal["admitted", "not_found", "busy"]
@@ -141,7 +142,7 @@ async def held_run_ids(session: AsyncSession, *, thread_id: UUID | None = None) 
     statement = (
         select(col(Run.id))
         .join(Thread, col(Thread.id) == col(Run.thread_id))
-        .where(col(Run.status).in_(["pending", "running"]), col(Thread.locked_until) > func.now())
+        .where(col(Run.status).in_(UNFINISHED), col(Thread.locked_until) > func.now())
     )
     if thread_id is not None:
         statement = statement.where(col(Run.thread_id) == thread_id)
@@ -152,7 +153,7 @@ async def lock_unfinished_runs(session: AsyncSession, *, thread_id: UUID | None 
     """Lock the caller's unfinished runs (RLS), on one thread or all, until the transaction
     ends. Taken before their threads are locked to be deleted: in `finish_run`'s order (run,
     then thread), so that a run ending meanwhile waits rather than deadlocks."""
-    statement = select(col(Run.id)).where(col(Run.status).in_(["pending", "running"]))
+    statement = select(col(Run.id)).where(col(Run.status).in_(UNFINISHED))
     if thread_id is not None:
         statement = statement.where(col(Run.thread_id) == thread_id)
     await session.exec(statement.order_by(col(Run.id)).with_for_update())  # in one order: no deadlock among lockers
@@ -257,7 +258,7 @@ async def fail_orphaned_runs(
     held_by_others = or_(col(Thread.lease_run_id).is_(None), col(Thread.lease_run_id).not_in(alive))
     expired = (col(Thread.status) == "busy", col(Thread.locked_until) < func.now(), held_by_others)
     expired_ids = select(col(Thread.id)).where(*expired).scalar_subquery()
-    unfinished = col(Run.status).in_(["pending", "running"])
+    unfinished = col(Run.status).in_(UNFINISHED)
     lapsed_runs = select(col(Run.id)).where(unfinished, col(Run.thread_id).in_(expired_ids))
     await session.exec(lapsed_runs.order_by(col(Run.id)).with_for_update())
     await session.exec(select(col(Thread.id)).where(*expired).order_by(col(Thread.id)).with_for_update())

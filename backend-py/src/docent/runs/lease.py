@@ -14,7 +14,7 @@ from sqlalchemy.ext.asyncio import async_sessionmaker
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from docent.db import threads as threads_db
-from docent.db.checkpoint_saver import LEASE_LOST, LeaseLost
+from docent.db.checkpoint_saver import LeaseLost
 from docent.db.session import service_transaction
 from docent.runs import failures
 from docent.runs.live import LiveRun
@@ -46,6 +46,6 @@ async def _renew(live: LiveRun, sessions: async_sessionmaker[AsyncSession], leas
             continue
         if not held:  # the lease lapsed and another run took the thread: this one must stop
             logger.warning("lease_lost", extra={"run_id": str(live.run_id)})
-            kind, message = failures.describe(LeaseLost(LEASE_LOST))
+            kind, message = failures.describe(LeaseLost())
             live.cancel(error={"error": kind, "message": message})
             return
